@@ -37,24 +37,28 @@ test:
 test-slow:
 	$(PYTEST) -n $(JOBS) -q -m slow
 
-# The cocotb testbenches on Verilator (also part of `make test`). WAVES=1 writes a VCD
-# of each run to build/waves/<test module>-<cocotb test>.vcd (a separate traced build).
+# The cocotb testbenches on Verilator (also part of `make test`): `edgekws sim`, which
+# runs pytest on sim/test_<block>.py (one file per block; SIM_BLOCKS, e.g. fc_core,
+# default all). WAVES=1 writes a VCD of each run to build/waves/<test module>-<cocotb
+# test>.vcd (a separate traced build).
 WAVES ?=
+SIM_BLOCKS ?=
+SIM_WAVES = $(if $(filter-out 0,$(WAVES)),--waves)
 sim:
-	EDGEKWS_WAVES=$(WAVES) $(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
+	$(BIN)/edgekws sim $(SIM_BLOCKS) --jobs $(JOBS) $(SIM_WAVES)
 
-# The long extractor simulation through rtl/dscnn_kws.v, every activation and spike
-# compared with the golden model: the shipped model on the whole validation split of
-# SIM_CORPUS (3,520 frames for corpus-s500; features cached in build/features; results in
-# build/sim-full.json), then 4 random models x 100 images.
+# The long extractor simulation through rtl/dscnn_kws.v (the extractor's tests marked
+# slow), every activation and spike compared with the golden model: the shipped model
+# on the whole validation split of SIM_CORPUS (3,520 frames for corpus-s500; features
+# cached in build/features; results in build/sim-full.json), then 4 random models x
+# 100 images.
 SIM_CORPUS ?= build/corpus-s200
 sim-full:
 	@test -f $(SIM_CORPUS)/corpus.json || { echo "no corpus at $(SIM_CORPUS): build it with" \
 	  "'$(BIN)/edgekws data synth --out $(SIM_CORPUS) --speakers 500' (or set SIM_CORPUS=...)"; exit 1; }
 	EDGEKWS_CORPUS=$(SIM_CORPUS) EDGEKWS_FEATURES=build/features \
-	  EDGEKWS_CONV_FULL_OUT=$(abspath build/sim-full.json) $(PYTEST) -p no:xdist -q -s -m slow \
-	  tests/test_sim_conv_extractor.py::test_kws_shipped_model_validation_set \
-	  tests/test_sim_conv_extractor.py::test_kws_extractor_many
+	  EDGEKWS_CONV_FULL_OUT=$(abspath build/sim-full.json) \
+	  $(BIN)/edgekws sim conv_extractor --full --jobs 1 --verbose $(SIM_WAVES)
 
 # ECP5 bitstream with YoWASP: build/fpga/$(BOARD)/top.bit (logs, report.json and
 # summary.json beside it); fails when timing is not met. BOARD: ulx3s-85f, ulx3s-25f.

@@ -1,14 +1,25 @@
-"""cocotb tests of the DS-CNN extractor against the golden model.
+"""The DS-CNN feature extractor (:class:`edgekws.gateware.conv.DSCNNExtractor`) in
+cocotb on Verilator, against the golden model: its testbench, its cocotb test and the
+pytest tests that run it.
 
-Run through pytest (``tests/test_sim_conv_extractor.py``), which builds the Verilog of
-``rtl/`` and passes the configuration in the environment:
+:class:`TB` owns the clock, the reset and the four streams of the extractor: it pushes
+whole lists of ``load`` or ``pixels`` beats (:class:`streams.StreamSource`, random idle
+cycles) and drains ``trace`` and ``spikes`` in the background
+(:class:`streams.StreamSink`, random back-pressure).
+
+The pytest tests at the end (``pytest sim/test_conv_extractor.py``, ``-m slow`` for the
+long runs; ``edgekws sim conv_extractor``) build (once, cached) the Verilog of a
+configuration (the product's is the committed ``rtl/dscnn_kws.v``, the small
+configurations' is generated into ``build/test-rtl/``) and run the cocotb test
+``extractor`` with a scenario, passed in the environment:
 
 ``EDGEKWS_CONV_CONFIG``
     name of the configuration in :data:`edgekws.gateware.conv.configs.CONFIGS`.
 ``EDGEKWS_CONV_SCENARIO``
     JSON object of overrides of :data:`SCENARIO`.
 ``EDGEKWS_CONV_OUT``
-    where to write the JSON measurements (cycles, wall time).
+    where to write the JSON measurements (cycles, wall time;
+    :mod:`edgekws.bench.extractor` reads them).
 
 Without ``model`` in the scenario, ``models`` random models each run ``samples`` MFCC-like
 images. With ``"model"`` (path of a trained ``.ekws``: its feature extractor, i.e. the
@@ -26,9 +37,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import cocotb
 
@@ -36,9 +50,70 @@ from edgekws.gateware.conv import codec
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.stimulus import images, random_model
 from edgekws.gateware.unused import never_elaborated
+from edgekws.verilator.runner import build_and_test
 
-from conv_driver import TB
+from streams import StreamSink, StreamSource, cycle, random_pause, reset, start_clock
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------ testbench
+class TB:
+    """Clock, reset and the four streams of one extractor.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the Verilog top.
+    seed : int
+    idle : float
+        Probability of 1 to 4 idle cycles before a pushed beat.
+    backpressure : float
+        Probability of ``ready`` low for 1 to 8 cycles after a drained beat.
+
+    Attributes
+    ----------
+    traces : list of (int, int)
+        ``(cycle, payload)`` of every ``trace`` beat, in order (callers may empty it).
+    spikes : list of (int, int)
+        ``(cycle, payload)`` of every ``spikes`` beat.
+    pixels_done : list of int
+        Cycle at which the last pixel of each image was accepted.
+    """
+
+    def __init__(self, dut, *, seed: int = 1, idle: float = 0.2,
+                 backpressure: float = 0.3):
+        self.dut = dut
+        rng = random.Random(seed)
+        self._load = StreamSource(dut, "load", random_pause(rng, idle, 4))
+        self._pixels = StreamSource(dut, "pixels", random_pause(rng, idle, 4))
+        self._sinks = [StreamSink(dut, name, random_pause(rng, backpressure, 8))
+                       for name in ("trace", "spikes")]
+        self.traces = self._sinks[0].beats
+        self.spikes = self._sinks[1].beats
+        self.pixels_done: list[int] = []
+        start_clock(dut)
+
+    async def reset(self):
+        await reset(self.dut)
+        for sink in self._sinks:
+            sink.start()
+
+    async def load(self, beats):
+        """Push ``load`` beats (the extractor takes them only while idle)."""
+        await self._load.send(beats)
+
+    async def images(self, images_beats):
+        """Push the ``pixels`` beats of several images, back to back."""
+        for beats in images_beats:
+            await self._pixels.send(beats)
+            self.pixels_done.append(cycle())
+
+    async def wait_spikes(self, n: int):
+        """Return once ``n`` spike beats in total have been received."""
+        await self._sinks[1].wait(n)
+
+
+# ---------------------------------------------------------------------- cocotb tests
 #: Defaults (overridden by EDGEKWS_CONV_SCENARIO).
 SCENARIO = dict(
     seed=1,
@@ -126,7 +201,7 @@ async def run_given(dut, name, ext, scen, tb):
     chunk = int(scen.get("chunk", 64))
     await tb.load(codec.load_beats(ext, model))
     t0 = time.monotonic()
-    c0 = tb.cycle()
+    c0 = cycle()
     total = mismatches = 0
     errors = []
     for s0 in range(0, len(xs), chunk):
@@ -155,7 +230,7 @@ async def run_given(dut, name, ext, scen, tb):
                     errors.append(str(exc))
         assert not traces, f"{len(traces)} unexpected trace beats after sample {s0}"
     wall = time.monotonic() - t0
-    cycles = tb.cycle() - c0
+    cycles = cycle() - c0
     periods = np.diff([t for t, _ in tb.spikes])
     latency = [tb.spikes[n][0] - tb.pixels_done[n] for n in range(len(xs))]
     result = dict(config=name, model=str(scen["model"]), inputs=str(scen["inputs"]),
@@ -184,7 +259,7 @@ async def extractor(dut):
         await run_given(dut, name, ext, scen, tb)
         return
     t0 = time.monotonic()
-    c0 = tb.cycle()
+    c0 = cycle()
     total = 0
     n_done = 0
     measures = []
@@ -207,7 +282,7 @@ async def extractor(dut):
             measures.append(tb.spikes[n_done + n][0] - tb.pixels_done[p0 + n])
         n_done += len(xs)
     wall = time.monotonic() - t0
-    cycles = tb.cycle() - c0
+    cycles = cycle() - c0
     periods = np.diff([t for t, _ in tb.spikes])
     result = dict(config=name, samples=n_done, values_checked=total, sim_cycles=cycles,
                   wall_s=round(wall, 2), cycles_per_s=round(cycles / wall),
@@ -217,3 +292,153 @@ async def extractor(dut):
     if os.environ.get("EDGEKWS_CONV_OUT"):
         with open(os.environ["EDGEKWS_CONV_OUT"], "w") as f:
             json.dump(result, f)
+
+
+# ---------------------------------------------------------------------- pytest tests
+def verilog(config: str) -> Path:
+    """The committed Verilog of ``config``, or (not committed) a freshly generated one."""
+    from edgekws.gateware.conv.generate import CONFIGS, generate_verilog
+    if config in CONFIGS:
+        return REPO / "rtl" / f"{config}.v"
+    from generated_rtl import generated_source      # tests/: only pytest imports it
+    return generated_source(config, generate_verilog, "test-rtl")
+
+
+def run(config: str, out: Path | None = None, **scenario) -> dict | None:
+    """The cocotb test ``extractor`` on the Verilog of ``config`` with the ``scenario``
+    overrides; its results (JSON written to ``out``) when ``out`` is given."""
+    env = {"EDGEKWS_CONV_CONFIG": config, "EDGEKWS_CONV_SCENARIO": json.dumps(scenario)}
+    if out is not None:
+        env["EDGEKWS_CONV_OUT"] = str(out)
+    build_and_test(toplevel=config, verilog_sources=[verilog(config)],
+                   test_module="test_conv_extractor", test_dirs=[Path(__file__).parent],
+                   testcase="extractor", extra_env=env)
+    return json.loads(out.read_text()) if out is not None else None
+
+
+def test_unit_a_layers():
+    """Odd shapes, 2 lane groups, 2-channel image, pooled 1-bit output."""
+    run("dscnn_unit_a", seed=1, samples=6, models=3)
+
+
+def test_unit_b_layers():
+    """Padding value 5, Valid and strided separable layers, 2-bit acts, no pooling."""
+    run("dscnn_unit_b", seed=2, samples=6, models=3)
+
+
+def test_kws_extractor(tmp_path):
+    """The product: 2 random ds_cnn_kws models x 12 MFCC-like images."""
+    r = run("dscnn_kws", tmp_path / "r.json", seed=3, samples=12, models=2)
+    assert r["samples"] == 24
+
+
+@pytest.mark.slow
+def test_kws_extractor_many(tmp_path):
+    """Hundreds of images through the product configuration."""
+    r = run("dscnn_kws", tmp_path / "r.json", seed=4, samples=100, models=4,
+            idle=0.05, backpressure=0.1)
+    assert r["samples"] == 400
+
+
+# -- the shipped model on real MFCC frames -----------------------------------------------
+SHIPPED = REPO / "python" / "edgekws" / "models" / "ds_cnn_kws.ekws"
+
+
+def run_shipped(tmp_path, frames, out: Path | None = None, **scenario) -> dict:
+    """The shipped model's extractor on ``frames`` (uint8 ``(n, 49, 10)``); every layer's
+    activations and the spikes must equal the golden model's on every frame."""
+    inputs = tmp_path / "frames.npy"
+    np.save(inputs, np.ascontiguousarray(frames, dtype=np.uint8))
+    scenario = dict(dict(seed=5, idle=0.05, backpressure=0.1), **scenario)
+    r = run("dscnn_kws", out or tmp_path / "r.json", model=str(SHIPPED),
+            inputs=str(inputs), **scenario)
+    assert r["samples"] == len(frames) and r["mismatches"] == 0, r
+    return r
+
+
+def _scaling():
+    from edgekws.data.mfcc import MfccScaling
+    from edgekws.golden import Model
+    return MfccScaling.from_dict(Model(SHIPPED).extra["mfcc_scaling"])
+
+
+def test_given_frames_shapes_and_errors(tmp_path):
+    """The bench's reading of the scenario's ``inputs``: both frame shapes, and errors
+    naming the bad dtype or shape."""
+    shape = (49, 10, 1)
+    for k, a in enumerate([np.arange(2 * 490).reshape(2, 49, 10),
+                           np.arange(2 * 490).reshape(2, 49, 10, 1)]):
+        np.save(tmp_path / f"{k}.npy", (a % 256).astype(np.uint8))
+        got = given_frames(tmp_path / f"{k}.npy", shape)
+        assert got.shape == (2, 49, 10, 1) and got[1, 0, 1, 0] == (490 + 1) % 256
+    np.save(tmp_path / "f.npy", np.zeros((2, 49, 10), np.float32))
+    with pytest.raises(ValueError, match="must be uint8 frames, not float32"):
+        given_frames(tmp_path / "f.npy", shape)
+    np.save(tmp_path / "s.npy", np.zeros((2, 49, 11), np.uint8))
+    with pytest.raises(ValueError, match=r"must hold \(n, 49, 10, 1\) frames, not \(2, 49, 11\)"):
+        given_frames(tmp_path / "s.npy", shape)
+
+
+def test_kws_shipped_model_fsdd(tmp_path):
+    """The shipped model on 256 real FSDD recordings (all speakers and digits)."""
+    try:
+        from edgekws.data.fsdd import list_fsdd, load_fsdd
+        samples = list_fsdd()
+    except (FileNotFoundError, ValueError) as exc:
+        pytest.skip(f"FSDD recordings not found ({exc}); set EDGEKWS_FSDD "
+                    "(test_kws_shipped_model_synthetic_words still runs)")
+    from edgekws.data.mfcc import mfcc
+    rng = np.random.default_rng(0)
+    pick = [samples[i] for i in rng.choice(len(samples), 256, replace=False)]
+    waves, _, _ = load_fsdd(pick)
+    frames = _scaling().to_uint8(mfcc(waves))
+    assert frames.shape == (256, 49, 10)
+    r = run_shipped(tmp_path, frames)
+    print(json.dumps({k: v for k, v in r.items() if k != "errors"}))
+
+
+def test_kws_shipped_model_synthetic_words(tmp_path):
+    """The check that never depends on a data set: the shipped model on spoken words
+    synthesised with eSpeak NG (several voices, rates and pitches)."""
+    from scipy.signal import resample_poly
+    from edgekws.data import espeak
+    from edgekws.data.mfcc import mfcc, pad_or_crop
+    if not espeak.available():
+        pytest.fail("espeakng-loader is not installed: the synthetic-word check of the "
+                    "shipped extractor cannot run")
+    es = espeak.get_espeak()
+    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+             "zero", "one", "two", "three", "four", "five"]
+    rng = np.random.default_rng(1)
+    waves = []
+    for k in range(48):
+        raw = es.synth(words[k % len(words)], ("en-us", "en")[k % 2],
+                       rate=int(rng.integers(140, 220)), pitch=int(rng.integers(20, 80)))
+        w = resample_poly(raw.astype(np.float64) / 32768.0, 16000, es.sample_rate)
+        start = int(rng.integers(0, max(1, 16000 - len(w))))
+        waves.append(np.roll(pad_or_crop(w[None], 16000)[0], start if len(w) < 16000 else 0))
+    frames = _scaling().to_uint8(mfcc(np.stack(waves)))
+    assert frames.shape == (48, 49, 10) and frames.std() > 10
+    r = run_shipped(tmp_path, frames)
+    print(json.dumps({k: v for k, v in r.items() if k != "errors"}))
+
+
+@pytest.mark.slow
+def test_kws_shipped_model_validation_set(tmp_path):
+    """The whole validation split of the tutorial's corpus (``EDGEKWS_CORPUS``, default
+    build/corpus-s500; features cached in ``EDGEKWS_FEATURES``, default build/features)
+    through the shipped model; ``EDGEKWS_CONV_FULL_OUT`` keeps the results JSON."""
+    from edgekws.tutorial.edge_learning import offline_dataset, split_features
+    from edgekws.tutorial.edge_learning import NEW_WORDS
+    corpus = Path(os.environ.get("EDGEKWS_CORPUS", REPO / "build" / "corpus-s500"))
+    if not (corpus / "corpus.json").exists() and not (corpus / "validation_list.txt").exists():
+        pytest.skip(f"no corpus at {corpus}: build it with `edgekws data synth --out "
+                    f"{corpus} --speakers 500`")
+    ds = offline_dataset(corpus, NEW_WORDS, 0)
+    val = split_features(ds, "validation",
+                         os.environ.get("EDGEKWS_FEATURES", REPO / "build" / "features"),
+                         progress=False)
+    frames = _scaling().to_uint8(val.x)
+    out = os.environ.get("EDGEKWS_CONV_FULL_OUT")
+    r = run_shipped(tmp_path, frames, Path(out) if out else None, chunk=128)
+    print(json.dumps({k: v for k, v in r.items() if k != "errors"}))

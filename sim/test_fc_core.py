@@ -1,14 +1,26 @@
-"""cocotb tests of the FullyConnected learning core against the golden model.
+"""The FullyConnected learning core (:class:`edgekws.gateware.fc_core.FCLearningCore`)
+in cocotb on Verilator, against the golden model: its testbench, its cocotb tests and
+the pytest tests that run them.
 
-Run through pytest (``tests/test_sim_fc_core.py``), which builds the Verilog of
-``rtl/`` and passes the configuration in the environment:
+:class:`TB` owns the clock, the reset and both streams of the core (a
+:class:`streams.StreamSource` on ``cmd``, a :class:`streams.StreamSink` on ``rsp``). It
+talks in whole transactions (:meth:`TB.transact`: a list of command beats in, the
+expected number of responses out), with random idle cycles on ``cmd`` and random
+back-pressure on ``rsp``. The command encoding comes from the core object itself (its
+``cmd_layout`` and ``rsp_layout``), and the learning state is
+:class:`edgekws.golden.learning.LearningState`.
+
+The pytest tests at the end (``pytest sim/test_fc_core.py``, ``-m slow`` for the long
+runs; ``edgekws sim fc_core``) build (once, cached) the committed Verilog of ``rtl/`` and
+run one cocotb test each with a scenario, passed in the environment:
 
 ``EDGEKWS_FC_CONFIG``
     name of the core configuration in :data:`edgekws.gateware.generate.CONFIGS`.
 ``EDGEKWS_FC_SCENARIO``
     JSON object of overrides for the learning scenario (see :data:`SCENARIO`).
 ``EDGEKWS_FC_BENCH_OUT``
-    where the ``bench`` test writes its JSON measurements.
+    where the ``bench`` test writes its JSON measurements
+    (:mod:`edgekws.bench.fc_core_cycles`).
 
 Every learning step is checked against :func:`edgekws.golden.learning.learn`: the
 result (winner neuron, class, potential) always; the potentials, weights,
@@ -20,23 +32,213 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import cocotb
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
-from edgekws.gateware.fc_core import FCLearningCore, Op
+from edgekws.gateware.fc_core import VAR_WIDTH, FCLearningCore, Op, Param
 from edgekws.gateware.generate import CONFIGS
 from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.learning import (LearningParams, LearningState, add_classes,
                                      learn, random_weights)
 from edgekws.golden.ops import exact_matmul
+from edgekws.verilator.runner import build_and_test
 
-from fc_core_driver import TB
+from streams import CLOCK_NS, StreamSink, StreamSource, random_pause, reset, start_clock
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------ testbench
+@dataclass
+class Result:
+    """Decoded response of INFER/LEARN."""
+    neuron: int
+    cls: int
+    pot: int
+    learn_valid: int
+    learn_neuron: int
+    swaps: int
+
+
+def _signed(v: int, bits: int = VAR_WIDTH) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+class Codec:
+    """Packs command beats and unpacks responses with the core's struct layouts."""
+
+    def __init__(self, core: FCLearningCore):
+        self.core = core
+        self.cmd_fields = {n: (f.offset, f.width) for n, f in core.cmd_layout}
+        self.rsp_fields = {n: (f.offset, f.width) for n, f in core.rsp_layout}
+
+    def cmd(self, op: Op, addr=0, word=0, label=0, data=0) -> int:
+        v = 0
+        for name, val in (("op", op.value), ("addr", addr), ("word", word),
+                          ("label", label), ("data", data)):
+            off, width = self.cmd_fields[name]
+            v |= (int(val) & ((1 << width) - 1)) << off
+        return v
+
+    def field(self, rsp: int, name: str) -> int:
+        off, width = self.rsp_fields[name]
+        return (rsp >> off) & ((1 << width) - 1)
+
+    def result(self, rsp: int) -> Result:
+        return Result(*(self.field(rsp, n) for n in (
+            "neuron", "cls", "pot", "learn_valid", "learn_neuron", "swaps")))
+
+    # -- weights: neuron j, word w = inputs [w*width, (w+1)*width), bit b = input w*width+b
+    def weight_words(self, weights: np.ndarray) -> list[list[int]]:
+        """``(F, N)`` 0/1 -> ``(N, words)`` Python ints."""
+        W = self.core.width
+        F, N = weights.shape
+        bits = weights.T.reshape(N, F // W, W).astype(np.uint8)
+        packed = np.packbits(bits, axis=2, bitorder="little")
+        return [[int.from_bytes(packed[j, w].tobytes(), "little")
+                 for w in range(F // W)] for j in range(N)]
+
+    def spike_words(self, x: np.ndarray) -> list[int]:
+        W = self.core.width
+        packed = np.packbits(np.asarray(x, np.uint8).reshape(-1, W), axis=1,
+                             bitorder="little")
+        return [int.from_bytes(r.tobytes(), "little") for r in packed]
+
+
+class TB:
+    """Clock, reset and the two streams of one FCLearningCore instance.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the Verilog top.
+    core : FCLearningCore
+        The (unelaborated) Python object of the same configuration: gives the
+        layouts and sizes.
+    seed : int
+    idle : float
+        Probability of 1 to 4 idle cycles before a command beat.
+    backpressure : float
+        Probability that ``rsp.ready`` drops for 1 to 8 cycles after a response.
+    """
+
+    def __init__(self, dut, core: FCLearningCore, *, seed: int = 1,
+                 idle: float = 0.2, backpressure: float = 0.3):
+        self.dut = dut
+        self.core = core
+        self.codec = Codec(core)
+        rng = random.Random(seed)
+        self.cmd = StreamSource(dut, "cmd", random_pause(rng, idle, 4))
+        self.rsp = StreamSink(dut, "rsp", random_pause(rng, backpressure, 8))
+        start_clock(dut)
+
+    async def reset(self):
+        await reset(self.dut)
+        self.rsp.start()
+
+    async def transact(self, beats: list[int], n_rsp: int) -> list[int]:
+        """Send ``beats`` on ``cmd`` and return the next ``n_rsp`` ``rsp`` payloads.
+
+        Returns right after the edge that moved the last of them (or the last beat).
+        """
+        assert not self.rsp.beats, \
+            f"the core sent {len(self.rsp.beats)} responses nobody asked for"
+        await self.cmd.send(beats)
+        return await self.rsp.take(n_rsp)
+
+    # ------------------------------------------------------------------ helpers
+    async def write_params(self, **values):
+        c = self.codec
+        beats = [c.cmd(Op.WRITE_PARAM, addr=Param[name.upper()].value, data=v)
+                 for name, v in values.items()]
+        await self.transact(beats, 0)
+
+    async def read_param(self, name: str) -> int:
+        (r,) = await self.transact(
+            [self.codec.cmd(Op.READ_PARAM, addr=Param[name.upper()].value)], 1)
+        v = self.codec.field(r, "data")
+        return _signed(v) if name.upper() not in ("NUM_NEURONS", "NUM_CLASSES",
+                                                  "NEURONS_PER_CLASS", "OFFSET") else v
+
+    async def load(self, params: LearningParams, state: LearningState):
+        """Load a golden ``(params, state)`` into the core (active neurons = N)."""
+        c = self.codec
+        F, N = state.weights.shape
+        K = params.num_classes
+        beats = [c.cmd(Op.WRITE_PARAM, addr=p.value, data=v & 0xFFFF) for p, v in (
+            (Param.NUM_NEURONS, N), (Param.NUM_CLASSES, K),
+            (Param.NEURONS_PER_CLASS, N // K), (Param.THSWAP_INIT, params.thswap_init),
+            (Param.DECAY, params.decay), (Param.THSWAP_MIN, params.thswap_min),
+            (Param.THL_CAP, params.thl_cap), (Param.OFFSET, state.offset))]
+        beats += self.weight_beats(state.weights, 0)
+        for j in range(N):
+            beats.append(c.cmd(Op.WRITE_THL, addr=j,
+                               data=int(state.threshold_learning[j]) & 0xFFFF))
+            beats.append(c.cmd(Op.WRITE_THSWAP, addr=j,
+                               data=int(state.thswap[j]) & 0xFFFF))
+        await self.transact(beats, 0)
+
+    def weight_beats(self, weights: np.ndarray, first_neuron: int) -> list[int]:
+        c = self.codec
+        return [c.cmd(Op.WRITE_WEIGHT, addr=first_neuron + j, word=w, data=v)
+                for j, row in enumerate(c.weight_words(weights)) for w, v in enumerate(row)]
+
+    async def read_neurons(self, neurons, *, pots=True) -> dict:
+        """Weights, thl, thswap (and pots) of ``neurons``; also the offset."""
+        c = self.codec
+        words = self.core.words
+        neurons = list(neurons)
+        beats = []
+        for j in neurons:
+            beats += [c.cmd(Op.READ_WEIGHT, addr=j, word=w) for w in range(words)]
+            beats += [c.cmd(Op.READ_THL, addr=j), c.cmd(Op.READ_THSWAP, addr=j)]
+            if pots:
+                beats.append(c.cmd(Op.READ_POT, addr=j))
+        beats.append(c.cmd(Op.READ_PARAM, addr=Param.OFFSET.value))
+        rsp = [c.field(r, "data") for r in await self.transact(beats, len(beats))]
+        per = words + 2 + int(pots)
+        W = self.core.width
+        F = self.core.num_inputs
+        w = np.zeros((F, len(neurons)), np.uint8)
+        thl = np.zeros(len(neurons), np.int64)
+        sw = np.zeros(len(neurons), np.int64)
+        pt = np.zeros(len(neurons), np.int64)
+        for k in range(len(neurons)):
+            r = rsp[k * per:(k + 1) * per]
+            v = 0
+            for i in range(words):
+                v |= r[i] << (i * W)
+            w[:, k] = [(v >> b) & 1 for b in range(F)]
+            thl[k] = _signed(r[words])
+            sw[k] = _signed(r[words + 1])
+            if pots:
+                pt[k] = r[words + 2]
+        return dict(weights=w, thl=thl, thswap=sw, pots=pt, offset=rsp[-1])
+
+    async def sample(self, op: Op, x: np.ndarray, label: int = -1) -> Result:
+        """Run one INFER or LEARN sample; return its result."""
+        c = self.codec
+        beats = [c.cmd(op, label=label, data=v) for v in c.spike_words(x)]
+        (r,) = await self.transact(beats, 1)
+        return c.result(r)
+
+    async def add_classes(self, n_new: int, new_weights: np.ndarray, first_neuron: int):
+        """Load the new neurons' weights, then ``ADD_CLASSES``."""
+        beats = self.weight_beats(new_weights, first_neuron)
+        beats.append(self.codec.cmd(Op.ADD_CLASSES, data=n_new))
+        await self.transact(beats, 0)
+
+
+# ---------------------------------------------------------------------- cocotb tests
 #: Defaults of the learning scenario (overridden by EDGEKWS_FC_SCENARIO).
 SCENARIO = dict(
     seed=1,
@@ -289,7 +491,6 @@ async def bench(dut):
     st = LearningState.initial(p, random_weights(F, K * m, p.num_weights, rng))
     await tb.load(p, st)
     source = SampleSource(rng, F, scen)
-    period = 10  # ns, see TB
     res = {}
     for op in (Op.INFER, Op.LEARN):
         cycles = []
@@ -299,11 +500,11 @@ async def bench(dut):
             x, label = source(K)
             t = get_sim_time("ns")
             r = await tb.sample(op, x, label)
-            cycles.append((get_sim_time("ns") - t) / period)
+            cycles.append((get_sim_time("ns") - t) / CLOCK_NS)
             if op == Op.LEARN:
                 cycles[-1] = (cycles[-1], r.learn_valid and r.swaps > 0)
         wall = time.monotonic() - t_wall
-        sim_cycles = (get_sim_time("ns") - t_sim0) / period
+        sim_cycles = (get_sim_time("ns") - t_sim0) / CLOCK_NS
         key = op.name.lower()
         if op == Op.LEARN:
             swapped = [c for c, s in cycles if s]
@@ -317,7 +518,7 @@ async def bench(dut):
         res[f"{key}_sim_cycles_per_s"] = sim_cycles / wall
     # The model alone: the clock runs, Python only waits.
     t_wall = time.monotonic()
-    await Timer(200_000 * period, unit="ns")
+    await Timer(200_000 * CLOCK_NS, unit="ns")
     res["idle_sim_cycles_per_s"] = 200_000 / (time.monotonic() - t_wall)
     N = K * m
     res.update(config=name, num_inputs=F, num_neurons=N, lanes=core.lanes,
@@ -325,3 +526,131 @@ async def bench(dut):
                bound_cycles=-(-N * F // (core.lanes * core.width)))
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
+
+
+# ---------------------------------------------------------------------- pytest tests
+def run(config: str, testcase: str, **scenario):
+    """The cocotb test ``testcase`` of this module on the committed Verilog of
+    ``config``, with the ``scenario`` overrides."""
+    build_and_test(
+        toplevel=config,
+        verilog_sources=[REPO / "rtl" / f"{config}.v"],
+        test_module="test_fc_core",
+        test_dirs=[Path(__file__).parent],
+        testcase=testcase,
+        extra_env={"EDGEKWS_FC_CONFIG": config,
+                   "EDGEKWS_FC_SCENARIO": json.dumps(scenario)},
+    )
+
+
+def test_readback_f64():
+    run("fc_learning_core", "readback")
+
+
+def test_label_out_of_range_f64():
+    run("fc_learning_core", "label_out_of_range")
+
+
+def test_inference_f64():
+    run("fc_learning_core", "inference", num_classes=8, per_class=8, infer_samples=60)
+
+
+def test_learning_f64_add_classes():
+    # 2 then 4 classes of 16 neurons, 1500 samples, full comparison after every one.
+    run("fc_learning_core", "learning", seed=2, num_classes=2, per_class=16,
+        add_at=600, add_classes=2, samples=1500)
+
+
+def test_learning_f64_one_class():
+    # K == 1: any label is ignored, every neuron is a candidate.
+    run("fc_learning_core", "learning", seed=3, num_classes=1, per_class=24,
+        samples=400, unlabeled=0.0)
+
+
+def test_learning_f64_1024_neurons():
+    # 64 classes x 16 neurons (the product size); full comparison every 50 samples,
+    # the changed neurons' state after every sample.
+    run("fc_learning_core", "learning", seed=4, num_classes=60, per_class=16,
+        add_at=150, add_classes=4, samples=300, full_every=50)
+
+
+def test_readback_f1024():
+    run("fc_learning_core_f1024_l2", "readback")
+
+
+def test_learning_f1024_lanes2():
+    run("fc_learning_core_f1024_l2", "learning", seed=5, num_classes=3, per_class=6,
+        add_at=100, add_classes=1, samples=250)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(10, 14))
+def test_learning_f64_long(seed):
+    run("fc_learning_core", "learning", seed=seed, num_classes=5, per_class=8,
+        add_at=2000, add_classes=3, samples=5000)
+
+
+@pytest.mark.slow
+def test_learning_f64_1024_neurons_full_every_sample():
+    # Full state (1024 potentials, weights, thl, thswap, offset) after every sample.
+    run("fc_learning_core", "learning", seed=22, num_classes=63, per_class=16,
+        add_at=200, add_classes=1, samples=400, full_every=1)
+
+
+@pytest.mark.slow
+def test_learning_f64_1024_neurons_long():
+    run("fc_learning_core", "learning", seed=20, num_classes=62, per_class=16,
+        add_at=1000, add_classes=2, samples=3000, full_every=200)
+
+
+@pytest.mark.slow
+def test_learning_lanes8():
+    # 8 lanes x 32 bits (two words per neuron); 1024 neurons at the end.
+    run("fc_learning_core_l8_w32", "readback")
+    run("fc_learning_core_l8_w32", "inference", num_classes=5, per_class=12,
+        infer_samples=60)
+    run("fc_learning_core_l8_w32", "learning", seed=23, num_classes=5, per_class=12,
+        add_at=700, add_classes=3, samples=2000)
+    run("fc_learning_core_l8_w32", "learning", seed=24, num_classes=62, per_class=16,
+        add_at=100, add_classes=2, samples=300, full_every=20)
+
+
+@pytest.mark.slow
+def test_learning_f1024_long():
+    run("fc_learning_core_f1024_l2", "learning", seed=21, num_classes=4, per_class=16,
+        add_at=500, add_classes=2, samples=1500, full_every=10)
+
+
+def test_bench_function():
+    """``edgekws.bench.fc_core_cycles.measure_fc_core`` (used by ``make bench``) works."""
+    from edgekws.bench.fc_core_cycles import measure_fc_core
+    res = measure_fc_core(num_classes=4, per_class=4, samples=5)
+    assert res["bound_cycles"] == 16
+    assert res["bound_cycles"] <= res["infer_cycles_mean"] <= res["learn_cycles_max"]
+    assert res["infer_sim_cycles_per_s"] > 0
+
+
+def test_learning_f64_real_speech_spikes(tmp_path):
+    """Spikes of real speech (FSDD digits, or MFCC-like frames where FSDD is absent)
+    through the shipped DS-CNN extractor, learned with the tutorial's parameters."""
+    import numpy as np
+
+    from edgekws.golden.zoo import mfcc_like_inputs
+    from edgekws.models import shipped_model_path
+    from edgekws.tutorial.edge_learning import extractor_of
+    extractor, _, extra = extractor_of(shipped_model_path())
+    try:
+        from edgekws.data.fsdd import list_fsdd, load_fsdd
+        from edgekws.data.mfcc import MfccScaling, mfcc
+        samples = list_fsdd(digits=range(8))[::5]
+        waves, words, _ = load_fsdd(samples)
+        x = MfccScaling.from_dict(extra["mfcc_scaling"]).to_uint8(mfcc(waves))[..., None]
+        y = np.array([s.digit for s in samples])
+    except (FileNotFoundError, ValueError):
+        x, y = mfcc_like_inputs(240, seed=3), np.arange(240) % 8
+    spikes = extractor.forward(x).reshape(len(x), -1)
+    order = np.random.default_rng(0).permutation(len(x))
+    np.savez(tmp_path / "spikes.npz", x=spikes[order], y=y[order])
+    run("fc_learning_core", "learning", seed=7, num_classes=8, per_class=8, samples=240,
+        spikes_file=str(tmp_path / "spikes.npz"), unlabeled=0.05,
+        params=dict(num_weights=26, learning_competition=0.1))

@@ -1,8 +1,13 @@
-"""cocotb tests of the Wishbone wrapper (:class:`edgekws.gateware.wishbone.WishboneKWS`)
-on its Verilog, through a Wishbone B4 classic master.
+"""The Wishbone wrapper (:class:`edgekws.gateware.wishbone.WishboneKWS`) in cocotb on
+Verilator, through a Wishbone B4 classic master: its testbench, its cocotb tests and the
+pytest tests that run them.
 
-Run through pytest (``tests/test_sim_wishbone.py``), which writes the spikes-only
-wrapper's Verilog under ``build/wishbone/`` and passes in the environment:
+The pytest tests at the end (``pytest sim/test_wishbone.py``; ``edgekws sim wishbone``)
+write the spikes-only wrapper's Verilog under ``build/wishbone/`` (the file the Verilator
+lint of ``tests/test_gateware_wishbone.py`` checks), build it once (cached) and drive it
+without and with idle cycles between accesses. The learning session's replies must be
+the golden-backed emulator's (:mod:`edgekws.host.emulator`), byte for byte, with RESULT
+and STATUS as ``docs/wishbone.md`` says. They pass in the environment:
 
 ``EDGEKWS_WB_IDLE``
     probability of idle cycles (``cyc`` low) before each bus access (default 0).
@@ -11,24 +16,32 @@ wrapper's Verilog under ``build/wishbone/`` and passes in the environment:
     payload``), for the ``session`` test.
 ``EDGEKWS_WB_OUT``
     where ``session`` writes, for each request, the reply (hex), ``RESULT`` and
-    ``STATUS`` read after it; the pytest side compares them with the golden-backed
-    emulator (:mod:`edgekws.host.emulator`).
+    ``STATUS`` read after it.
+
+The session, the emulator's replies and their check are shared with the Amaranth
+simulation of the wrapper: ``tests/wishbone_cases.py``.
 """
 from __future__ import annotations
 
 import json
 import os
 import random
+from pathlib import Path
+
+import pytest
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from edgekws import protocol as p
 from edgekws.gateware.wishbone import (ID_VALUE, REP_WINDOW, REQ_WINDOW, Ctrl, Reg,
                                        Status)
+from edgekws.verilator.runner import build_and_test
+
+from streams import pause_cycles, random_pause, reset, start_clock
 
 
+# ------------------------------------------------------------------------ testbench
 class TB:
     """Clock, reset and a Wishbone B4 classic master (single reads and writes).
 
@@ -41,25 +54,23 @@ class TB:
     """
 
     def __init__(self, dut, *, idle: float = 0.0, seed: int = 1):
-        self.dut, self.idle, self.rng = dut, idle, random.Random(seed)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.dut = dut
+        self.idle = random_pause(random.Random(seed), idle, 3)
+        start_clock(dut)
 
     async def reset(self):
-        d = self.dut
-        d.rst.value = 1
         for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
-            getattr(d, f"bus__{name}").value = 0
-        await ClockCycles(d.clk, 3)
-        d.rst.value = 0
-        await RisingEdge(d.clk)
+            getattr(self.dut, f"bus__{name}").value = 0
+        await reset(self.dut)
 
     async def _access(self, adr: int, we: int, data: int = 0, sel: int = 0xF) -> int:
         """One classic cycle: drive right after an edge, hold until ``ack`` is seen
         (ReadOnly phase), end at the next edge; the ``dat_r`` sampled with ``ack``."""
         d = self.dut
-        if self.idle and self.rng.random() < self.idle:
+        idle = pause_cycles(self.idle)
+        if idle:
             d.bus__cyc.value = d.bus__stb.value = 0
-            await ClockCycles(d.clk, self.rng.randint(1, 3))
+            await ClockCycles(d.clk, idle)
         d.bus__adr.value, d.bus__we.value = adr, we
         d.bus__dat_w.value, d.bus__sel.value = data, sel
         d.bus__cyc.value = d.bus__stb.value = 1
@@ -107,6 +118,7 @@ class TB:
         return b"".join(w.to_bytes(4, "little") for w in words)[:n]
 
 
+# ---------------------------------------------------------------------- cocotb tests
 def _tb(dut) -> TB:
     return TB(dut, idle=float(os.environ.get("EDGEKWS_WB_IDLE", "0")))
 
@@ -148,3 +160,42 @@ async def session(dut):
         got.append([reply.hex(), await tb.read(Reg.RESULT), await tb.read(Reg.STATUS)])
     with open(os.environ["EDGEKWS_WB_OUT"], "w") as f:
         json.dump(got, f)
+
+
+# ---------------------------------------------------------------------- pytest tests
+@pytest.fixture(scope="module")
+def verilog():
+    from wishbone_cases import write_wishbone_verilog     # tests/: only pytest imports it
+    return write_wishbone_verilog()[0]
+
+
+def run(verilog, testcase, idle, **env):
+    """The cocotb test ``testcase`` of this module on ``verilog``, accesses preceded by
+    idle cycles with probability ``idle``."""
+    from wishbone_cases import TOPLEVEL
+    build_and_test(toplevel=TOPLEVEL, verilog_sources=[verilog],
+                   test_module="test_wishbone", test_dirs=[Path(__file__).parent],
+                   testcase=testcase,
+                   extra_env={"EDGEKWS_WB_IDLE": str(idle), **env})
+
+
+@pytest.mark.parametrize("idle", [0.0, 0.5])
+def test_registers_and_length_error(verilog, idle):
+    run(verilog, "registers", idle)
+
+
+@pytest.mark.parametrize("idle", [0.0, 0.5])
+def test_learning_session_matches_emulator(verilog, idle, tmp_path):
+    from edgekws.host.emulator import Emulator
+    from wishbone_cases import (CLK_HZ, check_learning_session, check_replies,
+                                emulator_reply, learning_session)
+    requests = learning_session()
+    session, out = tmp_path / "session.json", tmp_path / "replies.json"
+    session.write_text(json.dumps({"requests": [r.hex() for r in requests]}))
+    run(verilog, "session", idle, EDGEKWS_WB_SESSION=str(session),
+        EDGEKWS_WB_OUT=str(out))
+    got = [(bytes.fromhex(rep), result, status)
+           for rep, result, status in json.loads(out.read_text())]
+    emu = Emulator(extractor=False, clock_hz=CLK_HZ)
+    check_replies(requests, [emulator_reply(emu, r) for r in requests], got)
+    check_learning_session([g[0] for g in got])

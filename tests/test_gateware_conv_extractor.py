@@ -1,6 +1,6 @@
 """The DS-CNN extractor's elaboration-time checks, host packing and committed Verilog.
 
-The bit-exact behaviour is tested in simulation: ``tests/test_sim_conv_extractor.py``
+The bit-exact behaviour is tested in simulation: ``sim/test_conv_extractor.py``
 (Verilator) and ``tests/test_gateware_conv_step.py`` (the activation unit).
 """
 import numpy as np

@@ -1,6 +1,6 @@
 """Unit tests of the learning core's gateware (elaboration checks, building blocks).
 
-The full core is verified against the golden model in ``tests/test_sim_fc_core.py``
+The full core is verified against the golden model in ``sim/test_fc_core.py``
 (cocotb + Verilator); here ``amaranth.sim`` checks the small blocks exhaustively.
 """
 import gc

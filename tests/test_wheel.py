@@ -103,6 +103,14 @@ def test_missing_extras_give_hints(venv, argv, hint):
     assert res.returncode == 2 and res.stderr == hint + "\n" and res.stdout == ""
 
 
+def test_sim_says_the_testbenches_ship_with_the_source_tree(venv, tmp_path):
+    res = run([venv / "edgekws", "sim"], cwd=tmp_path)
+    assert res.returncode == 2 and res.stdout == "", res.stdout + res.stderr
+    assert res.stderr.startswith("edgekws sim: error: the cocotb testbenches ship with "
+                                 "the source tree (sim/ of an edgekws checkout), not with "
+                                 "the installed package in "), res.stderr
+
+
 def test_board_emulate_load_infer(venv, tmp_path):
     """The shipped model from the wheel's package data, loaded on the emulated board over
     loopback TCP (pyserial's socket://) and asked about a WAV file."""

@@ -1,5 +1,5 @@
 """What the two benches of the Wishbone wrapper share (Amaranth's simulator in
-``test_gateware_wishbone.py``, cocotb + Verilator in ``test_sim_wishbone.py``): the
+``test_gateware_wishbone.py``, cocotb + Verilator in ``sim/test_wishbone.py``): the
 spikes-only configuration and its Verilog under ``build/wishbone/``, the learning
 session's requests, the emulator's replies and the check of the bus's replies.
 

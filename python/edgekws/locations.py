@@ -53,8 +53,9 @@ def rtl_dir() -> Path:
 
 
 def testbench_dir() -> Path:
-    """``sim/`` of the source checkout: the cocotb testbenches (and their drivers) that
-    the benchmarks run.
+    """``sim/`` of the source checkout: one file per hardware block with its cocotb
+    testbench and the pytest tests that run it (``edgekws sim``; the benchmarks run
+    some of its cocotb tests), and the stream source and sink they share.
 
     Raises
     ------
@@ -65,6 +66,7 @@ def testbench_dir() -> Path:
     root = source_tree()
     if root is None:
         raise FileNotFoundError(
-            f"the cocotb testbenches are in sim/ of an edgekws source checkout, and "
-            f"{PACKAGE_DIR} is an installed package: run this from a clone")
+            f"the cocotb testbenches ship with the source tree (sim/ of an edgekws "
+            f"checkout), not with the installed package in {PACKAGE_DIR}: run this "
+            f"from a clone of the repository")
     return root / "sim"

@@ -28,8 +28,8 @@ Host interface
 --------------
 One command stream ``cmd`` and one response stream ``rsp`` (``amaranth.lib.stream``,
 valid/ready). Commands are executed in order; only reads, ``INFER`` and ``LEARN``
-answer. See :class:`Op` and :class:`Param` for the command set; the host driver in
-``sim/fc_core_driver.py`` shows the encoding.
+answer. See :class:`Op` and :class:`Param` for the command set; the testbench's ``Codec`` in
+``sim/test_fc_core.py`` shows the encoding.
 """
 from __future__ import annotations
 
