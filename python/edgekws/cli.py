@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "edgekws.evaluate.cli",
     "edgekws.gateware.cli",
     "edgekws.fpga.cli",
+    "edgekws.bench.cli",
 ]
 
 
