@@ -40,7 +40,8 @@ def test_walk_reaches_every_command():
     names = {name for name, _ in all_parsers()}
     for command in ("edgekws train", "edgekws data info", "edgekws board emulate",
                     "edgekws tune neurons-per-class", "edgekws model summary",
-                    "edgekws real-speech"):
+                    "edgekws real-speech", "edgekws bench", "edgekws board soak",
+                    "edgekws rtl check", "edgekws fpga build board"):
         assert command in names
 
 
@@ -193,6 +194,10 @@ def test_commands_load_without_optional_packages():
     assert res.returncode == 0 and "pip install 'edgekws[train]'" in res.stdout
     res = run("board", "emulate", "--help")
     assert res.returncode == 0 and "--max-neurons" in res.stdout
+    res = run("board", "soak", "--help")
+    assert res.returncode == 0 and "--fault RATE" in res.stdout
+    res = run("bench", "--help")
+    assert res.returncode == 0 and "--only NAME" in res.stdout
     res = run("train", "--root", "corpus")
     assert res.returncode == 2
     assert res.stderr == "edgekws train needs TensorFlow: pip install 'edgekws[train]'\n"
