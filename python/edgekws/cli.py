@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "edgekws.gateware.cli",
     "edgekws.fpga.cli",
     "edgekws.verilator.cli",
+    "edgekws.bench.cli",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 
 from edgekws import limits
@@ -11,7 +12,7 @@ from edgekws import limits
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction",
            "seconds_or_any",
            "class_index", "HelpFormatter", "plain_text", "int_range", "tcp_port",
-           "timeout_seconds", "word"]
+           "timeout_seconds", "word", "output_file"]
 
 
 def _checked(convert, accept, expected: str):
@@ -124,3 +125,12 @@ timeout_seconds = _checked(float, lambda v: math.isfinite(v) and 0 < v <= limits
 #: A word (class name): printable, not blank, no surrounding spaces, at most 64 characters.
 word = _checked(str, lambda v: 0 < len(v) <= 64 and v.isprintable() and v == v.strip(),
                 "a word of 1 to 64 printable characters without surrounding spaces")
+
+
+def output_file(text: str) -> str:
+    """An argparse ``type``: the name of a file to write, refused at once when it is
+    empty or an existing folder (a long run should not fail only when it saves)."""
+    if not text or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected a file name, not {text!r}"
+                                         + (" (a folder)" if text else ""))
+    return text

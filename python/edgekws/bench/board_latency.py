@@ -96,7 +96,7 @@ def run(quick: bool = False, runs: int = 5):
     if len(t["compute"]) != len(frames):
         raise RuntimeError(f"the trace holds {len(t['compute'])} INFER requests, not "
                            f"{len(frames)}")
-    cmd = "python -m edgekws.bench --only board_latency"
+    cmd = "edgekws bench --only board_latency"
     note = (f"{len(frames)} INFERs of FSDD keyword frames, min / median / max; simulation "
             f"build at {SIM_CLK_HZ / 1e6:g} MHz and {SIM_BAUD / 1e6:g} Mbaud "
             f"({SIM_DIVISOR} cycles per UART bit)")

@@ -75,7 +75,7 @@ def run(quick: bool = False):
                 f"100 ms chunks, a window every {DEFAULT_HOP:g} s",
                 spread(ours, "{:.4f}"),
                 f"per-window mfcc() {spread(ref, '{:.4f}')}", ratios(ref, ours),
-                "python -m edgekws.bench --only listen",
+                "edgekws bench --only listen",
                 f"{len(got):,} of {int(seconds / DEFAULT_HOP):,} windows through the gate, "
                 f"each with its uint8 frame; uint8 frames bit-identical to the per-window "
                 f"path: {'yes' if same else 'NO'}; each 20 ms frame is transformed once, but "

@@ -51,7 +51,7 @@ def _batch_rows(quick):
         if tf_run is not None:
             tf_out = tf(lambda: tf_run(waves))
     same = np.array_equal(ours, theirs)
-    cmd = "python -m edgekws.bench --only mfcc"
+    cmd = "edgekws bench --only mfcc"
     rows = [Row(f"MFCC of {n:,} one-second clips, s", spread(fast.wall, "{:.3f}"),
                 f"today's mfcc_reference {spread(ref.wall, '{:.2f}')} s",
                 ratios(ref.wall, fast.wall), cmd,
@@ -99,7 +99,7 @@ def _stream_rows(quick):
     return [Row(f"streaming MFCC real-time factor (CPU s per s of audio), {seconds} s in "
                 "100 ms chunks", spread(ours, "{:.4f}"),
                 f"mfcc() of every window {spread(ref, '{:.3f}')}", ratios(ref, ours),
-                "python -m edgekws.bench --only mfcc",
+                "edgekws bench --only mfcc",
                 f"{count:,} windows of 49x10, one per 20 ms hop; CPU time of this process")]
 
 

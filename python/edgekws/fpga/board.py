@@ -34,6 +34,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance
 from amaranth.lib import wiring
 
 from edgekws import protocol
+from edgekws.checks import check_number
 
 from .flow import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, placer_opts, summarise
 
@@ -70,8 +71,7 @@ def pll_params(fin_mhz: float, fout_mhz: float) -> dict:
     the PLL makes) and ``vco_mhz``.
     """
     for name, v in (("fin_mhz", fin_mhz), ("fout_mhz", fout_mhz)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise ValueError(f"{name} must be a positive number, not {v!r}")
+        check_number(name, v, "a positive number", above=0)
     if not _OUT_MHZ[0] <= fout_mhz <= _OUT_MHZ[1]:
         raise ValueError(f"fout_mhz must be in [{_OUT_MHZ[0]}, {_OUT_MHZ[1]}] MHz, "
                          f"not {fout_mhz!r}")

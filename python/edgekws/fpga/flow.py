@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgekws.checks import check_int
 from edgekws.locations import build_dir
 
 __all__ = ["SYNTH_DIR", "FPGA_DIR", "KEEP_FFS", "FSM_NO_INIT", "FSM_ONE_HOT", "PRE_SYNTH",
@@ -158,16 +159,10 @@ def placer_opts(timing_weight: int | None = None, critexp: int | None = None) ->
     them to the router (docs/design/timing-closure.md §3.6, step 13)."""
     out = ""
     if timing_weight is not None:
-        out += f" --placer-heap-timingweight {_positive('timing_weight', timing_weight)}"
+        out += f" --placer-heap-timingweight {check_int('timing_weight', timing_weight)}"
     if critexp is not None:
-        out += f" --placer-heap-critexp {_positive('critexp', critexp)}"
+        out += f" --placer-heap-critexp {check_int('critexp', critexp)}"
     return out
-
-
-def _positive(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return value
 
 
 #: Placement that met 100 MHz on the extractor (step 13 of docs/design/timing-closure.md

@@ -55,12 +55,14 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from edgekws import protocol as p
+from edgekws.checks import check_int
 from edgekws.golden.quant import weight_range
 
 from .extractor_loader import OK_LATENCY
 from .fc_core import FCLearningCore, Op
 from .interfaces import (LinkCountersSignature, RegionAccessSignature, ReplyWriteSignature,
                          RequestReadSignature)
+from .unused import checking_arguments
 
 __all__ = ["Dispatcher", "HEADER_BYTES"]
 
@@ -110,44 +112,41 @@ class Dispatcher(wiring.Component):
     """
 
     def __init__(self, core: FCLearningCore, ext=None, *, clk_hz: int):
-        # No "created but never used" warning for an object whose checks fail.
-        self._MustUse__silence = True
-        if not isinstance(core, FCLearningCore):
-            raise TypeError(f"core must be an FCLearningCore, not {core!r}")
-        if isinstance(clk_hz, bool) or not isinstance(clk_hz, int) or \
-                not 0 < clk_hz < 1 << 32:
-            raise ValueError(f"clk_hz must be a positive integer below 2**32, not {clk_hz!r}")
-        F, W = core.num_inputs, core.width
-        if F % 8 or W % 8 or not _is_pow2(W // 8) or not _is_pow2(core.words):
-            raise ValueError(f"the dispatcher needs num_inputs and width multiples of 8, "
-                             f"width / 8 and num_inputs / width powers of two, not "
-                             f"num_inputs={F}, width={W}")
-        self.core, self.ext, self.clk_hz = core, ext, clk_hz
-        self.F, self.N = F, core.num_neurons
-        self.nb = F // 8
-        ports = {
-            "req": In(RequestReadSignature()),
-            "rep": Out(ReplyWriteSignature()),
-            "counters": In(LinkCountersSignature()),
-            "fc_cmd": Out(stream.Signature(core.cmd_layout)),
-            "fc_rsp": In(stream.Signature(core.rsp_layout)),
-        }
-        if ext is not None:
-            spec = ext.spec
-            if not spec.pooled or spec.out_bits != 1 or spec.filters != F:
-                raise ValueError(f"the extractor must end in {F} pooled 1-bit outputs "
-                                 f"(the learning core's inputs), not {spec.filters} x "
-                                 f"{spec.out_bits} bits, pooled={spec.pooled}")
-            if len(spec.layers) > p.MAX_EXT_LAYERS:
-                raise ValueError(f"{len(spec.layers)} extractor layers exceed "
-                                 f"{p.MAX_EXT_LAYERS}")
-            ports.update({
-                "pixels": Out(stream.Signature(unsigned(ext.pixel_width))),
-                "spikes": In(stream.Signature(unsigned(F))),
-                "loader": Out(RegionAccessSignature()),
-            })
-        super().__init__(ports)
-        self._MustUse__silence = False
+        with checking_arguments(self):
+            if not isinstance(core, FCLearningCore):
+                raise TypeError(f"core must be an FCLearningCore, not {core!r}")
+            clk_hz = check_int("clk_hz", clk_hz, 1, (1 << 32) - 1,
+                               expected="a positive integer below 2**32")
+            F, W = core.num_inputs, core.width
+            if F % 8 or W % 8 or not _is_pow2(W // 8) or not _is_pow2(core.words):
+                raise ValueError(f"the dispatcher needs num_inputs and width multiples of "
+                                 f"8, width / 8 and num_inputs / width powers of two, "
+                                 f"not num_inputs={F}, width={W}")
+            self.core, self.ext, self.clk_hz = core, ext, clk_hz
+            self.F, self.N = F, core.num_neurons
+            self.nb = F // 8
+            ports = {
+                "req": In(RequestReadSignature()),
+                "rep": Out(ReplyWriteSignature()),
+                "counters": In(LinkCountersSignature()),
+                "fc_cmd": Out(stream.Signature(core.cmd_layout)),
+                "fc_rsp": In(stream.Signature(core.rsp_layout)),
+            }
+            if ext is not None:
+                spec = ext.spec
+                if not spec.pooled or spec.out_bits != 1 or spec.filters != F:
+                    raise ValueError(f"the extractor must end in {F} pooled 1-bit outputs "
+                                     f"(the learning core's inputs), not {spec.filters} x "
+                                     f"{spec.out_bits} bits, pooled={spec.pooled}")
+                if len(spec.layers) > p.MAX_EXT_LAYERS:
+                    raise ValueError(f"{len(spec.layers)} extractor layers exceed "
+                                     f"{p.MAX_EXT_LAYERS}")
+                ports.update({
+                    "pixels": Out(stream.Signature(unsigned(ext.pixel_width))),
+                    "spikes": In(stream.Signature(unsigned(F))),
+                    "loader": Out(RegionAccessSignature()),
+                })
+            super().__init__(ports)
 
     # -- constants of the reply ------------------------------------------------------------
     def identify_bytes(self) -> bytes:

