@@ -52,7 +52,7 @@ MAX_LEARNING_NEURONS = 1 << 16
 #: after a weight change, the later samples of the chunk that may choose the changed
 #: neuron are decided one by one, so the cost per change grows with the chunk, and the
 #: fixed cost of the vectorised pass shrinks with it.
-_CHUNK = 128
+_CHUNK = 256
 
 
 def _round_half_away(x: float) -> int:
@@ -313,42 +313,40 @@ def learn(params: LearningParams, state: LearningState, spikes, labels=-1, *,
 
 
 def _popcounts(words: np.ndarray) -> np.ndarray:
-    """Set bits of each vector of packed words (the last axis), as int32."""
+    """Set bits of each vector of packed words (the last axis)."""
     counts = np.bitwise_count(words)
     if counts.shape[-1] == 1:
-        return counts[..., 0].astype(np.int32)
+        return counts[..., 0]
     return counts.sum(axis=-1, dtype=np.int32)
 
 
-def _best(pots: np.ndarray, thl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _winners(pots: np.ndarray, thl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the highest potential above its neuron's threshold_learning (-1 if none),
-    and its column (the first on ties)."""
-    masked = np.where(pots > thl, pots, -1)
-    col = masked.argmax(axis=1)
-    return np.take_along_axis(masked, col[:, None], axis=1)[:, 0], col
+    and its column (the first of equals)."""
+    score = pots.astype(np.int64)  # potential + 1 where eligible, else 0
+    score += 1
+    score *= pots > thl
+    return score.max(axis=1) - 1, score.argmax(axis=1)
 
 
-def _chunk_winners(w_words: np.ndarray, x_words: np.ndarray, labels: np.ndarray,
-                   thl: np.ndarray, K: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each sample's best potential (-1 if none) and winner against the given weights.
+def _chunk_winners(w_words: np.ndarray, x_words: np.ndarray, cls: np.ndarray,
+                   unblocked: np.ndarray, thl: np.ndarray, K: int, m: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's best potential and winner against the given weights (-1, -1 if none).
 
-    A labelled sample of a layer with several classes only looks at its class's ``m``
-    neurons, so only those potentials are computed; the others look at all neurons.
+    With several classes, a sample only looks at its class's ``m`` neurons (``cls``), so
+    only those potentials are computed; the ``unblocked`` rows (label -1) look at all.
     """
-    c = len(labels)
-    best = np.full(c, -1, np.int64)
-    win = np.zeros(c, np.int64)
-    if K > 1:
-        rows = np.flatnonzero(labels >= 0)
-        if rows.size:
-            cls = labels[rows]
-            pots = _popcounts(w_words.reshape(K, m, -1)[cls] & x_words[rows, None, :])
-            best[rows], col = _best(pots, thl.reshape(K, m)[cls])
-            win[rows] = cls * m + col
-    rows = np.arange(c) if K == 1 else np.flatnonzero(labels < 0)
-    if rows.size:
-        pots = _popcounts(w_words[None] & x_words[rows, None, :])
-        best[rows], win[rows] = _best(pots, thl[None])
+    if K == 1:
+        best, win = _winners(_popcounts(w_words[None] & x_words[:, None]), thl[None])
+    else:
+        best, col = _winners(_popcounts(w_words.reshape(K, m, -1)[cls] & x_words[:, None]),
+                             thl.reshape(K, m)[cls])
+        win = cls * m + col
+        if unblocked.size:
+            best[unblocked], win[unblocked] = _winners(
+                _popcounts(w_words[None] & x_words[unblocked, None]), thl[None])
+    win[best < 0] = -1
     return best, win
 
 
@@ -376,52 +374,66 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
     nw = w_words.shape[1]
     ws = ints_from_words(w_words)
     thl = [int(v) for v in state.threshold_learning]
+    thl_np = np.array(thl, np.int64)  # in step with thl
     thswap = [int(v) for v in state.thswap]
     offset = int(state.offset)
     decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
     changes: list[tuple[int, int, int]] = []  # (sample, neuron, new weights), in order
-    for c0 in range(0, n, _CHUNK):
+
+    # A sample chooses among its group's neurons: its class's block, or all neurons for
+    # the group K of unblocked samples (label -1, or a single class). The samples of
+    # each chunk and group, ascending, are members[ends[key]:ends[key + 1]] with
+    # key = chunk * (K + 1) + group: one stable sort for the whole run.
+    blocked = K > 1
+    group = np.where(lab_arr >= 0, lab_arr, K) if blocked else np.full(n, K, np.int64)
+    key = np.arange(n) // _CHUNK * (K + 1) + group
+    members = np.argsort(key, kind="stable").tolist()
+    ends = [0] + np.cumsum(np.bincount(key, minlength=1)).tolist()
+    ends += [ends[-1]] * (K + 1)  # keys of groups after the last sample
+    cls = np.maximum(lab_arr, 0)
+    unblocked = np.flatnonzero(lab_arr < 0) if blocked else np.zeros(0, np.int64)
+    unblocked_at = np.searchsorted(unblocked, np.arange(0, n + _CHUNK, _CHUNK)).tolist()
+
+    for c, c0 in enumerate(range(0, n, _CHUNK)):
         c1 = min(n, c0 + _CHUNK)
-        lab_c = lab_arr[c0:c1]
         # Winner of every sample from the chunk-start weights and thresholds, in one
-        # vectorised pass. It stays exact for a sample until a neuron of its block learns
-        # (the block is then "dirty" and the sample is decided from the live bit sets).
-        pre_best, pre_win = _chunk_winners(w_words, x_words[c0:c1], lab_c,
-                                           np.asarray(thl, np.int64), K, m)
+        # vectorised pass. It stays exact for a sample as long as no neuron of its group
+        # has learned since; once some have, only those few are re-evaluated.
+        pre_best, pre_win = _chunk_winners(
+            w_words, x_words[c0:c1], cls[c0:c1],
+            unblocked[unblocked_at[c]:unblocked_at[c + 1]] - c0, thl_np, K, m)
         # Only two kinds of sample need the sequential rule: those with a winner at the
-        # chunk start (``visit``), and those whose block (any block, for unblocked
-        # labels) has changed since; the latter join the heap when their group first
-        # changes. The other samples of the chunk are never touched in Python.
-        group = np.where(lab_c >= 0, lab_c, K) if K > 1 else np.full(c1 - c0, K)
-        # The chunk's samples of each group, ascending: order[ends[g] - counts[g]:ends[g]].
-        counts = np.bincount(group, minlength=K + 1)
-        ends = np.cumsum(counts).tolist()
-        counts = counts.tolist()
-        order = np.argsort(group, kind="stable").tolist()
-        visit = np.flatnonzero(pre_best >= 0).tolist()  # ascending: already a heap
+        # chunk start, and the later samples of a group once one of its neurons learned.
+        # The other samples of the chunk are never touched in Python.
+        visit = (np.flatnonzero(pre_best >= 0) + c0).tolist()  # ascending: a heap
         pre_best = pre_best.tolist()
         pre_win = pre_win.tolist()
-        dirty = [False] * (K + 1)       # dirty[K]: the group of unblocked samples
-        first_change = len(changes)
+        learned: dict[int, list[int]] = {}  # group -> its neurons that learned in the chunk
+        key0 = c * (K + 1)
         last = -1
         while visit:
-            i = heappop(visit)
-            if i == last:
+            t = heappop(visit)
+            if t == last:
                 continue
-            last = i
-            t = c0 + i
+            last = t
             label = lab[t]
-            blocked = K > 1 and label >= 0
+            g = label if blocked and label >= 0 else K
             xv = xs[t]
-            if not dirty[label if blocked else K]:
-                best, win = pre_best[i], pre_win[i]
-            else:
-                lo, hi = (label * m, label * m + m) if blocked else (0, N)
-                best, win = -1, -1
-                for j in range(lo, hi):
-                    pj = (xv & ws[j]).bit_count()
-                    if pj > thl[j] and pj > best:
-                        best, win = pj, j
+            best, win = pre_best[t - c0], pre_win[t - c0]
+            new = learned.get(g)
+            if new:
+                if win in new:  # the chunk-start winner changed: all candidates again
+                    lo, hi = (label * m, label * m + m) if g < K else (0, N)
+                    best, win = -1, -1
+                    for j in range(lo, hi):
+                        pj = (xv & ws[j]).bit_count()
+                        if pj > thl[j] and pj > best:
+                            best, win = pj, j
+                else:  # the other neurons' potentials and thresholds are as they were
+                    for j in new:
+                        pj = (xv & ws[j]).bit_count()
+                        if pj > thl[j] and (pj > best or pj == best and j < win):
+                            best, win = pj, j
                 if win < 0:
                     continue
             w = ws[win]
@@ -432,18 +444,20 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
             if s > 0:
                 w, offset = _swap(w, r_bits, a_bits, nr, na, s, offset)
                 ws[win] = w
-                thl[win] = min(best, cap)
+                thl[win] = thl_np[win] = min(best, cap)
                 changes.append((t, win, w))
-                for g in (win // m, K):
-                    if not dirty[g]:
-                        dirty[g] = True
-                        members = order[ends[g] - counts[g]:ends[g]]
-                        for later in members[bisect_right(members, i):]:
+                for gg in ((win // m, K) if blocked else (K,)):
+                    new = learned.get(gg)
+                    if new is None:
+                        learned[gg] = [win]
+                        mem = members[ends[key0 + gg]:ends[key0 + gg + 1]]
+                        for later in mem[bisect_right(mem, t):]:
                             heappush(visit, later)
+                    elif win not in new:
+                        new.append(win)
             thswap[win] = max(thswap[win] - decay, thswap_min)
-        if len(changes) > first_change:
-            changed = sorted({j for _, j, _ in changes[first_change:]})
-            w_words[changed] = words_from_ints([ws[j] for j in changed], nw)
+        if K in learned:  # every neuron that learned is in group K's list
+            w_words[learned[K]] = words_from_ints([ws[j] for j in learned[K]], nw)
 
     state.weights = np.ascontiguousarray(unpack_words(w_words, F).T)
     state.threshold_learning = np.asarray(thl, np.int32)
