@@ -238,16 +238,30 @@ def _plan(n: int, s: int, offset: int) -> tuple[tuple[int, ...], int]:
     return plan
 
 
+# The set bits of each byte value as single-bit masks, ascending, shifted to each byte of
+# a word: table k holds byte k's (grown on demand).
+_BYTE_LOWS = [tuple(1 << i for i in range(8) if b >> i & 1) for b in range(256)]
+_LOW_TABLES: list[list[tuple[int, ...]]] = []
+
+
+def _low_tables(nbytes: int) -> list[list[tuple[int, ...]]]:
+    while len(_LOW_TABLES) < nbytes:
+        shift = 8 * len(_LOW_TABLES)
+        _LOW_TABLES.append([tuple(v << shift for v in lows) for lows in _BYTE_LOWS])
+    return _LOW_TABLES
+
+
 def _pick_bits(bits: int, n: int, s: int, offset: int) -> tuple[int, int]:
     """The ``s`` spread-selected of the ``n`` set bits of ``bits``, and the new offset."""
     if s == n:
         return bits, 1  # groups of one: every bit, and the offset ends at 1
     picks, offset = _plan(n, s, offset)
-    lows = []  # the set bits as single-bit masks, ascending
-    while bits:
-        low = bits & -bits
-        lows.append(low)
-        bits ^= low
+    nbytes = (bits.bit_length() + 7) // 8
+    lows: list[int] = []  # the set bits as single-bit masks, ascending
+    # A byte at a time through the tables: half the time of a loop over the bits.
+    for table, b in zip(_low_tables(nbytes), bits.to_bytes(nbytes, "little")):
+        if b:
+            lows += table[b]
     return sum([lows[i] for i in picks]), offset
 
 
@@ -262,7 +276,8 @@ def _swap(w: int, r_bits: int, a_bits: int, nr: int, na: int, s: int, offset: in
     return (w & ~remove) | add, offset
 
 
-def _check_labels(labels, n: int, num_classes: int) -> list[int]:
+def _check_labels(labels, n: int, num_classes: int) -> np.ndarray:
+    """One int64 label per sample, checked."""
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise TypeError(f"labels must be integers, not {lab.dtype}")
@@ -279,7 +294,7 @@ def _check_labels(labels, n: int, num_classes: int) -> list[int]:
         raise ValueError(f"label {int(lab.max())} is out of range: the layer has "
                          f"{num_classes} classes (labels 0..{num_classes - 1}, or -1 "
                          "for any neuron)")
-    return [int(v) for v in lab]
+    return lab.astype(np.int64)
 
 
 def learn(params: LearningParams, state: LearningState, spikes, labels=-1, *,
@@ -364,8 +379,8 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
     if N % K:
         raise ValueError(f"{N} neurons cannot be split evenly into {K} classes")
     m = N // K
-    lab = _check_labels(labels, n, K)
-    lab_arr = np.asarray(lab, np.int64).reshape(n)
+    lab_arr = _check_labels(labels, n, K)
+    lab = lab_arr.tolist()
 
     x_words = pack_words(x)
     xs = ints_from_words(x_words)
@@ -440,7 +455,9 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
             r_bits = w & ~xv
             a_bits = xv & ~w
             nr, na = r_bits.bit_count(), a_bits.bit_count()
-            s = min(thswap[win], nr, na)
+            s = nr if nr < na else na
+            if thswap[win] < s:
+                s = thswap[win]
             if s > 0:
                 w, offset = _swap(w, r_bits, a_bits, nr, na, s, offset)
                 ws[win] = w
