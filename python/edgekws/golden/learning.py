@@ -338,7 +338,7 @@ def _popcounts(words: np.ndarray) -> np.ndarray:
 def _winners(pots: np.ndarray, thl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the highest potential above its neuron's threshold_learning (-1 if none),
     and its column (the first of equals)."""
-    score = pots.astype(np.int64)  # potential + 1 where eligible, else 0
+    score = pots.astype(np.int32)  # potential + 1 where eligible, else 0
     score += 1
     score *= pots > thl
     return score.max(axis=1) - 1, score.argmax(axis=1)
@@ -371,7 +371,7 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
     F, N = state.weights.shape
     if x.ndim != 2 or x.shape[1] != F:
         raise ValueError(f"spikes must have shape (n, {F}), not {x.shape}")
-    if x.size and (x.min() < 0 or x.max() > 1):
+    if x.size and ((x.dtype.kind not in "bu" and x.min() < 0) or x.max() > 1):
         raise ValueError("learning needs binary (1-bit) inputs: found values up to "
                          f"{x.max()}")
     n = x.shape[0]
@@ -389,7 +389,7 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
     nw = w_words.shape[1]
     ws = ints_from_words(w_words)
     thl = [int(v) for v in state.threshold_learning]
-    thl_np = np.array(thl, np.int64)  # in step with thl
+    thl_np = np.array(thl, np.int32)  # in step with thl
     thswap = [int(v) for v in state.thswap]
     offset = int(state.offset)
     decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
@@ -402,7 +402,9 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> F
     blocked = K > 1
     group = np.where(lab_arr >= 0, lab_arr, K) if blocked else np.full(n, K, np.int64)
     key = np.arange(n) // _CHUNK * (K + 1) + group
-    members = np.argsort(key, kind="stable").tolist()
+    # Small integer keys sort in linear time (radix sort).
+    small = np.uint16 if n // _CHUNK * (K + 1) + K < 1 << 16 else np.int64
+    members = np.argsort(key.astype(small), kind="stable").tolist()
     ends = [0] + np.cumsum(np.bincount(key, minlength=1)).tolist()
     ends += [ends[-1]] * (K + 1)  # keys of groups after the last sample
     cls = np.maximum(lab_arr, 0)
