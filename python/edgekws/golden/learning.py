@@ -298,7 +298,7 @@ def _check_labels(labels, n: int, num_classes: int) -> np.ndarray:
 
 
 def learn(params: LearningParams, state: LearningState, spikes, labels=-1, *,
-          lazy: bool = False):
+          lazy: bool = False) -> "np.ndarray | LazyArray":
     """Learn from ``spikes`` one sample at a time, in order (AkidaUnsupervised ``fit``).
 
     Parameters
