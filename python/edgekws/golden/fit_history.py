@@ -14,15 +14,14 @@ import mmap
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 __all__ = ["pack_words", "unpack_words", "ints_from_words", "words_from_ints",
            "FitHistory"]
 
 #: Samples per block when potentials are rebuilt: a weight change rewrites its neuron's
 #: column for the rest of its block, so the cost per change grows with the block, and
-#: the matmul's fixed cost per block shrinks with it.
-_BUILD_BLOCK = 512
+#: the fixed cost per block shrinks with it.
+_BUILD_BLOCK = 256
 
 
 def pack_words(rows: np.ndarray) -> np.ndarray:
@@ -60,8 +59,8 @@ def _large_empty(shape, dtype) -> np.ndarray:
     """A large array whose pages are faulted in by one ``mmap(MAP_POPULATE)`` call.
 
     The potentials of a large fit (186 MB for the tutorial's 94,000 x 495) cost more to
-    first-touch one page fault at a time than to compute. Measured with ``fit`` of
-    94,000 samples after a 1 s pause (3 runs each, twice): MAP_POPULATE 0.42-0.58 s,
+    first-touch one page fault at a time than to compute. Measured when ``fit`` built
+    them at once, 94,000 samples after a 1 s pause (3 runs each, twice): MAP_POPULATE 0.42-0.58 s,
     transparent huge pages (MADV_HUGEPAGE, which defrag=madvise compacts for on the fault
     path) 0.70-0.88 s, plain ``np.empty`` 0.48-1.07 s.
     """
@@ -104,31 +103,33 @@ class FitHistory:
         """``(n, N)`` int32: each sample's potentials before its own learning step."""
         n, N = self.spikes.shape[0], self.weights.shape[0]
         out = _large_empty((n, N), np.int32)
-        # The block matmuls are small: BLAS threads only add hand-off cost.
-        with threadpool_limits(limits=1, user_api="blas"):
-            self._fill(out)
-        return out
-
-    def _fill(self, out: np.ndarray) -> None:
-        F = self.num_inputs
-        n = out.shape[0]
-        w = unpack_words(self.weights, F).T.astype(np.float32)  # (F, N), exact
+        w = self.weights.copy()  # (N, W) packed, as at the start of the current block
         starts = np.searchsorted(self.change_sample, np.arange(0, n + _BUILD_BLOCK,
                                                                _BUILD_BLOCK))
         for b, b0 in enumerate(range(0, n, _BUILD_BLOCK)):
             b1 = min(n, b0 + _BUILD_BLOCK)
-            # Exact: potentials are integers below F < 2**24.
-            x = unpack_words(self.spikes[b0:b1], F).astype(np.float32)
-            pots = x @ w
+            x = self.spikes[b0:b1, None]
+            pots = out[b0:b1]
+            _popcounts_into(x & w, pots)
             e0, e1 = int(starts[b]), int(starts[b + 1])
             if e1 > e0:
-                # One matmul gives every changed neuron's potentials on the whole block;
-                # each change then overwrites its neuron's column after its sample, in
-                # order, so a later change of the same neuron wins for the samples after.
-                after = unpack_words(self.change_weights[e0:e1], F).T.astype(np.float32)
-                patch = x @ after
+                # The changed neurons' potentials on the whole block at once; each change
+                # then overwrites its neuron's column after its sample, in order, so a
+                # later change of the same neuron wins for the samples after it.
+                after = self.change_weights[e0:e1]
+                patch = np.empty((b1 - b0, e1 - e0), np.int32)
+                _popcounts_into(x & after, patch)
                 rows = (self.change_sample[e0:e1] + 1 - b0).tolist()
                 for e, (r, j) in enumerate(zip(rows, self.change_neuron[e0:e1].tolist())):
                     pots[r:, j] = patch[r:, e]
-                    w[:, j] = after[:, e]
-            out[b0:b1] = pots
+                    w[j] = after[e]
+        return out
+
+
+def _popcounts_into(words: np.ndarray, out: np.ndarray) -> None:
+    """The set bits of each vector of packed words (the last axis) into ``out``."""
+    counts = np.bitwise_count(words)
+    if counts.shape[-1] == 1:
+        out[...] = counts[..., 0]
+    else:
+        counts.sum(axis=-1, out=out)
