@@ -74,10 +74,11 @@ def _check_against_plain(params, state, x, y, lazy):
 
 
 # (F, K, m, k, n): one neuron per class, num_weights equal to the inputs, inputs not a
-# multiple of 8 or 64, several uint64 words, one class, one input, no samples.
+# multiple of 8 or 64, several uint64 words, one class, one input, no samples, one
+# sample, 600 inputs.
 SHAPES = [(64, 33, 15, 26, 700), (64, 5, 1, 20, 300), (40, 3, 2, 40, 200),
           (100, 4, 3, 30, 400), (130, 2, 4, 60, 300), (13, 1, 6, 5, 200), (1, 2, 2, 1, 50),
-          (64, 1, 1, 64, 50), (70, 3, 2, 10, 0), (64, 3, 2, 10, 1)]
+          (64, 1, 1, 64, 50), (70, 3, 2, 10, 0), (64, 3, 2, 10, 1), (600, 2, 3, 200, 150)]
 
 
 @pytest.mark.parametrize("lazy", [False, True])

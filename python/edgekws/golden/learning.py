@@ -18,6 +18,7 @@ the record of weight changes (:class:`~edgekws.golden.fit_history.FitHistory`).
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
@@ -242,12 +243,15 @@ def _plan(n: int, s: int, offset: int) -> tuple[tuple[int, ...], int]:
 # a word: table k holds byte k's (grown on demand).
 _BYTE_LOWS = [tuple(1 << i for i in range(8) if b >> i & 1) for b in range(256)]
 _LOW_TABLES: list[list[tuple[int, ...]]] = []
+_LOW_TABLES_LOCK = threading.Lock()  # fits in two threads must not grow them twice
 
 
 def _low_tables(nbytes: int) -> list[list[tuple[int, ...]]]:
-    while len(_LOW_TABLES) < nbytes:
-        shift = 8 * len(_LOW_TABLES)
-        _LOW_TABLES.append([tuple(v << shift for v in lows) for lows in _BYTE_LOWS])
+    if len(_LOW_TABLES) < nbytes:
+        with _LOW_TABLES_LOCK:
+            while len(_LOW_TABLES) < nbytes:
+                shift = 8 * len(_LOW_TABLES)
+                _LOW_TABLES.append([tuple(v << shift for v in lows) for lows in _BYTE_LOWS])
     return _LOW_TABLES
 
 
