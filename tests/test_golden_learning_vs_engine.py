@@ -179,22 +179,19 @@ def test_to_engine_continues_learning_identically():
     _assert_state(eng, gold, "after handing over")
 
 
-def test_output_allocated_by_a_second_thread_is_the_engines(monkeypatch):
-    """Large fits allocate their output in a second thread: force it on a small one."""
-    from edgekws.golden import learning
-    monkeypatch.setattr(learning, "_OUTPUT_THREAD_BYTES", 0)
-    slow = learning._large_empty
-
-    def late_allocation(shape, dtype):  # so that the finished chunks wait in the list
-        import time
-        time.sleep(0.3)
-        return slow(shape, dtype)
-    monkeypatch.setattr(learning, "_large_empty", late_allocation)
+def test_outputs_built_later_are_the_engines(monkeypatch):
+    """fit's outputs are built when first read, from the record of weight changes: read
+    after a further fit (small rebuild blocks put changes on block edges)."""
+    from edgekws.golden import fit_history
+    monkeypatch.setattr(fit_history, "_BUILD_BLOCK", 37)
     rng = np.random.default_rng(30)
     opt = dict(num_weights=10, num_classes=5, learning_competition=0.1)
     eng, gold = _learning_pair((1, 1, 40), 5 * 3, opt, rng)
     x, y = _clustered(rng, 3000, (1, 1, 40), 5, 0.3, 0.1, label_minus_one=0.2)
-    assert_same(eng.fit(x, y), gold.fit(x, y))
-    _assert_state(eng, gold, "threaded output")
-    with pytest.raises(ValueError, match="out of range"):  # refused before the thread starts
+    first_e, first_g = eng.fit(x[:2000], y[:2000]), gold.fit(x[:2000], y[:2000])
+    assert not first_g.built
+    assert_same(eng.fit(x[2000:], y[2000:]), gold.fit(x[2000:], y[2000:]))
+    assert_same(first_e, first_g)
+    _assert_state(eng, gold, "outputs built later")
+    with pytest.raises(ValueError, match="out of range"):  # refused at once, not when read
         gold.fit(x[:2], np.array([0, 9], np.int32))

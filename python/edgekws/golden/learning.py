@@ -10,20 +10,25 @@ Weights are held as a ``(F, N)`` array of 0/1 (F inputs in the FullyConnected fl
 order, N neurons). Internally each neuron's weights and each sample are Python
 integers used as bit sets (bit ``i`` = input ``i``): popcounts and the R/A lists of a
 single sample cost a few integer operations whatever F is, which beats numpy on the
-tiny per-sample arrays this sequential rule works on.
+tiny per-sample arrays this sequential rule works on. The winners of a chunk of
+samples are first computed at once, from packed uint64 words, for the neurons each
+sample may choose from only; the potentials ``fit`` returns are rebuilt afterwards from
+the record of weight changes (:class:`~edgekws.golden.fit_history.FitHistory`).
 """
 from __future__ import annotations
 
 import math
-import mmap
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from edgekws.checks import check_int
+
+from .fit_history import FitHistory, ints_from_words, pack_words, unpack_words, words_from_ints
+from .lazy_array import LazyArray
 
 __all__ = [
     "DEFAULT_MIN_PLASTICITY",
@@ -44,9 +49,11 @@ DEFAULT_MIN_PLASTICITY = float(np.float32(0.1))
 #: allocating: 64 times the board's 1,024, and 16 MB of weights per 256 inputs.
 MAX_LEARNING_NEURONS = 1 << 16
 
-#: Samples per block of the potential matmul in :func:`learn`; patches after a weight
-#: change cost O(chunk), the matmul's fixed cost is paid once per chunk.
-_CHUNK = 128
+#: Samples whose winners :func:`learn` computes at once from the chunk-start weights;
+#: after a weight change, the later samples of the chunk that may choose the changed
+#: neuron are decided one by one, so the cost per change grows with the chunk, and the
+#: fixed cost of the vectorised pass shrinks with it.
+_CHUNK = 256
 
 
 def _round_half_away(x: float) -> int:
@@ -215,157 +222,66 @@ def random_weights(num_inputs: int, num_neurons: int, num_weights: int,
     return np.ascontiguousarray(w.T)
 
 
-def _bitsets_from_rows(rows: np.ndarray) -> list[int]:
-    """Each row of 0/1 as a Python int, bit ``i`` = element ``i``."""
-    packed = np.packbits(rows.astype(np.uint8, copy=False), axis=1, bitorder="little")
-    if packed.shape[1] <= 8:
-        # Up to 64 inputs: one little-endian uint64 per row, and tolist() makes the ints
-        # in C (ten times faster than int.from_bytes per row on 94,000 rows).
-        words = np.zeros((packed.shape[0], 8), np.uint8)
-        words[:, :packed.shape[1]] = packed
-        return words.view("<u8")[:, 0].tolist()
-    return [int.from_bytes(r.tobytes(), "little") for r in packed]
+#: :func:`_plan` results by ``(n, s, offset)``; a handful of keys cover a whole fit.
+_PLANS: dict[tuple[int, int, int], tuple[tuple[int, ...], int]] = {}
+_MAX_PLANS = 1 << 16
 
 
-def _large_empty(shape, dtype) -> np.ndarray:
-    """A large zeroed array whose pages are faulted in by one ``mmap(MAP_POPULATE)`` call.
+def _plan(n: int, s: int, offset: int) -> tuple[tuple[int, ...], int]:
+    """:func:`spread_select` of ``s`` of ``n``, remembered: the picks and the new offset."""
+    key = (n, s, offset)
+    plan = _PLANS.get(key)
+    if plan is None:
+        picks, new_offset = spread_select(n, s, offset)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[key] = (tuple(picks), new_offset)
+    return plan
 
-    ``fit`` returns every sample's potentials (186 MB for the tutorial's 94,000 x 495),
-    and first-touching that many pages one fault at a time cost more than the learning
-    itself. Measured with ``fit`` of 94,000 samples after a 1 s pause, as ``make bench``
-    times it (3 runs each, twice): MAP_POPULATE 0.42-0.58 s, transparent huge pages
-    (MADV_HUGEPAGE, which defrag=madvise compacts for on the fault path) 0.70-0.88 s,
-    plain ``np.empty`` 0.48-1.07 s.
+
+# The set bits of each byte value as single-bit masks, ascending, shifted to each byte of
+# a word: table k holds byte k's (grown on demand).
+_BYTE_LOWS = [tuple(1 << i for i in range(8) if b >> i & 1) for b in range(256)]
+_LOW_TABLES: list[list[tuple[int, ...]]] = []
+_LOW_TABLES_LOCK = threading.Lock()  # fits in two threads must not grow them twice
+
+
+def _low_tables(nbytes: int) -> list[list[tuple[int, ...]]]:
+    if len(_LOW_TABLES) < nbytes:
+        with _LOW_TABLES_LOCK:
+            while len(_LOW_TABLES) < nbytes:
+                shift = 8 * len(_LOW_TABLES)
+                _LOW_TABLES.append([tuple(v << shift for v in lows) for lows in _BYTE_LOWS])
+    return _LOW_TABLES
+
+
+def _pick_bits(bits: int, n: int, s: int, offset: int) -> tuple[int, int]:
+    """The ``s`` spread-selected of the ``n`` set bits of ``bits``, and the new offset."""
+    if s == n:
+        return bits, 1  # groups of one: every bit, and the offset ends at 1
+    picks, offset = _plan(n, s, offset)
+    nbytes = (bits.bit_length() + 7) // 8
+    lows: list[int] = []  # the set bits as single-bit masks, ascending
+    # A byte at a time through the tables: half the time of a loop over the bits.
+    for table, b in zip(_low_tables(nbytes), bits.to_bytes(nbytes, "little")):
+        if b:
+            lows += table[b]
+    return sum([lows[i] for i in picks]), offset
+
+
+def _swap(w: int, r_bits: int, a_bits: int, nr: int, na: int, s: int, offset: int
+          ) -> tuple[int, int]:
+    """Remove ``s`` spread-selected of the ``nr`` R connections, add ``s`` of the ``na`` A
+    ones (one learning step). The offset runs on from the R picks to the A picks, as in
+    the engine.
     """
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    flags = getattr(mmap, "MAP_POPULATE", 0)
-    if nbytes < (8 << 20) or not flags:
-        return np.empty(shape, dtype)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flags)
-    return np.frombuffer(buf, dtype).reshape(shape)
-
-
-#: Outputs from this size on are allocated by a second thread (see :class:`_Output`).
-_OUTPUT_THREAD_BYTES = 8 << 20
-
-
-class _Output:
-    """The ``(n, N)`` int32 potentials that ``fit`` returns, allocated beside the rule.
-
-    Faulting in a large output (186 MB for the tutorial's 94,000 x 495, see
-    :func:`_large_empty`) is one system call that releases the GIL: a second thread makes
-    it while the sequential rule runs, and the chunks finished meanwhile wait in a list.
-    The thread never needs the GIL back, as a thread copying the chunks would after
-    every copy (and the rule would then stall at each hand-over on a busy machine).
-    Small outputs are allocated at once.
-    """
-
-    def __init__(self, shape):
-        self._array = self._ready = self._error = self._thread = None
-        self._pending: list[tuple[int, np.ndarray]] = []
-        if int(np.prod(shape)) * 4 < _OUTPUT_THREAD_BYTES:
-            self._array = np.empty(shape, np.int32)
-            return
-        self._thread = threading.Thread(target=self._allocate, args=(shape,), daemon=True,
-                                        name="edgekws-fit-output")
-        self._thread.start()
-
-    def _allocate(self, shape):
-        try:
-            self._ready = _large_empty(shape, np.int32)
-        except BaseException as exc:  # raised by put() or result() in the caller's thread
-            self._error = exc
-
-    def _take(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        self._array = self._ready
-        for start, values in self._pending:
-            self._array[start:start + len(values)] = values
-        self._pending = []
-
-    def put(self, start: int, values: np.ndarray) -> None:
-        """Rows ``start:start + len(values)`` (exact integers in float32); not copied."""
-        if self._array is None:
-            if self._thread.is_alive():
-                self._pending.append((start, values))
-                return
-            self._take()
-        self._array[start:start + len(values)] = values
-
-    def result(self) -> np.ndarray:
-        """The whole output (the allocation's error, if it failed)."""
-        if self._array is None:
-            self._take()
-        return self._array
-
-
-def _bits_to_matrix(bitsets: list[int], F: int, nbytes: int) -> np.ndarray:
-    """Inverse of :func:`_bitsets_from_rows`, transposed: ``(F, len(bitsets))`` 0/1."""
-    raw = np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in bitsets), np.uint8)
-    bits = np.unpackbits(raw.reshape(len(bitsets), nbytes), axis=1, bitorder="little")
-    return np.ascontiguousarray(bits[:, :F].T)
-
-
-# Ascending set-bit positions of each byte value, pre-offset for each byte of a word.
-_BYTE_BITS = [tuple(i for i in range(8) if (b >> i) & 1) for b in range(256)]
-_POS_TABLES: list[list[tuple[int, ...]]] = []
-
-
-def _pos_tables(nbytes: int) -> list[list[tuple[int, ...]]]:
-    """The byte tables of the first ``nbytes`` bytes of a word."""
-    while len(_POS_TABLES) < nbytes:
-        base = 8 * len(_POS_TABLES)
-        _POS_TABLES.append([tuple(base + i for i in bits) for bits in _BYTE_BITS])
-    return _POS_TABLES
-
-
-def _bit_positions(v: int) -> list[int]:
-    """Ascending positions of the set bits of ``v`` (byte tables: 2x a bit loop)."""
-    tables = _pos_tables((v.bit_length() + 7) // 8)
-    out: list[int] = []
-    k = 0
-    while v:
-        byte = v & 255
-        if byte:
-            out += tables[k][byte]
-        v >>= 8
-        k += 1
-    return out
-
-
-def _picks(pos: list[int], s: int, offset: int) -> tuple[int, int]:
-    """:func:`spread_select` of ``s`` of ``pos`` as one bit mask, and the new offset.
-
-    Inside a run of equal groups of size ``S`` the sequential offset is
-    ``(offset + j) % S`` (it is only wrapped when it reaches ``S``, and then it is exactly
-    ``S``), so each pick is computed directly: ``s`` independent terms instead of a loop
-    with a branch.
-    """
-    q, r = divmod(len(pos), s)
-    mask = 0
-    start = 0
-    for size, count in ((q + 1, r), (q, s - r)):
-        if count:
-            mask |= sum([1 << pos[start + j * size + (offset + j) % size]
-                         for j in range(count)])
-            offset = (offset + count - 1) % size + 1
-            start += count * size
-    return mask, offset
-
-
-def _swap(w: int, r_bits: int, a_bits: int, s: int, offset: int) -> tuple[int, int]:
-    """Remove ``s`` spread-selected R connections, add ``s`` A ones (one learning step).
-
-    The offset runs on from the R picks to the A picks, as in the engine.
-    """
-    remove, offset = _picks(_bit_positions(r_bits), s, offset)
-    add, offset = _picks(_bit_positions(a_bits), s, offset)
+    remove, offset = _pick_bits(r_bits, nr, s, offset)
+    add, offset = _pick_bits(a_bits, na, s, offset)
     return (w & ~remove) | add, offset
 
 
-def _check_labels(labels, n: int, num_classes: int) -> list[int]:
+def _check_labels(labels, n: int, num_classes: int) -> np.ndarray:
+    """One int64 label per sample, checked."""
     lab = np.asarray(labels)
     if lab.dtype.kind not in "iu":
         raise TypeError(f"labels must be integers, not {lab.dtype}")
@@ -382,10 +298,11 @@ def _check_labels(labels, n: int, num_classes: int) -> list[int]:
         raise ValueError(f"label {int(lab.max())} is out of range: the layer has "
                          f"{num_classes} classes (labels 0..{num_classes - 1}, or -1 "
                          "for any neuron)")
-    return [int(v) for v in lab]
+    return lab.astype(np.int64)
 
 
-def learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> np.ndarray:
+def learn(params: LearningParams, state: LearningState, spikes, labels=-1, *,
+          lazy: bool = False) -> "np.ndarray | LazyArray":
     """Learn from ``spikes`` one sample at a time, in order (AkidaUnsupervised ``fit``).
 
     Parameters
@@ -398,23 +315,67 @@ def learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> np
     labels : int or array_like of int
         One label per sample or one for all; ``-1`` lets any neuron learn. Ignored when
         the layer has a single class.
+    lazy : bool
+        Return a :class:`~edgekws.golden.lazy_array.LazyArray` that builds the potentials
+        when first read (from the record of the weight changes) instead of the ndarray.
 
     Returns
     -------
-    ndarray, (n, N) int32
+    ndarray or LazyArray, (n, N) int32
         Each sample's potentials before its own update, as the engine's ``fit`` returns.
     """
-    # The chunk matmuls are small: BLAS threads only add hand-off cost (measured 2x).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _learn(params, state, spikes, labels)
+    history = _learn(params, state, spikes, labels)
+    if lazy:
+        shape = (history.spikes.shape[0], history.weights.shape[0])
+        return LazyArray(shape, np.int32, history.potentials)
+    return history.potentials()
 
 
-def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> np.ndarray:
+def _popcounts(words: np.ndarray) -> np.ndarray:
+    """Set bits of each vector of packed words (the last axis)."""
+    counts = np.bitwise_count(words)
+    if counts.shape[-1] == 1:
+        return counts[..., 0]
+    return counts.sum(axis=-1, dtype=np.int32)
+
+
+def _winners(pots: np.ndarray, thl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the highest potential above its neuron's threshold_learning (-1 if none),
+    and its column (the first of equals)."""
+    score = pots.astype(np.int32)  # potential + 1 where eligible, else 0
+    score += 1
+    score *= pots > thl
+    return score.max(axis=1) - 1, score.argmax(axis=1)
+
+
+def _chunk_winners(w_words: np.ndarray, x_words: np.ndarray, cls: np.ndarray,
+                   unblocked: np.ndarray, thl: np.ndarray, K: int, m: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's best potential and winner against the given weights (-1, -1 if none).
+
+    With several classes, a sample only looks at its class's ``m`` neurons (``cls``), so
+    only those potentials are computed; the ``unblocked`` rows (label -1) look at all.
+    """
+    if K == 1:
+        best, win = _winners(_popcounts(w_words[None] & x_words[:, None]), thl[None])
+    else:
+        best, col = _winners(_popcounts(w_words.reshape(K, m, -1)[cls] & x_words[:, None]),
+                             thl.reshape(K, m)[cls])
+        win = cls * m + col
+        if unblocked.size:
+            best[unblocked], win[unblocked] = _winners(
+                _popcounts(w_words[None] & x_words[unblocked, None]), thl[None])
+    win[best < 0] = -1
+    return best, win
+
+
+def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> FitHistory:
+    """The rule itself: updates ``state``; returns what rebuilds the potentials."""
     x = np.asarray(spikes)
     F, N = state.weights.shape
     if x.ndim != 2 or x.shape[1] != F:
         raise ValueError(f"spikes must have shape (n, {F}), not {x.shape}")
-    if x.size and (x.min() < 0 or x.max() > 1):
+    if x.size and ((x.dtype.kind not in "bu" and x.min() < 0) or x.max() > 1):
         raise ValueError("learning needs binary (1-bit) inputs: found values up to "
                          f"{x.max()}")
     n = x.shape[0]
@@ -422,113 +383,113 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
     if N % K:
         raise ValueError(f"{N} neurons cannot be split evenly into {K} classes")
     m = N // K
-    lab = _check_labels(labels, n, K)
-    lab_arr = np.asarray(lab, np.int64).reshape(n)
+    lab_arr = _check_labels(labels, n, K)
+    lab = lab_arr.tolist()
 
-    xs = _bitsets_from_rows(x)
-    ws = _bitsets_from_rows(state.weights.T)
+    x_words = pack_words(x)
+    xs = ints_from_words(x_words)
+    w_words = pack_words(state.weights.T)  # in step with ws at each chunk start
+    start_words = w_words.copy()
+    nw = w_words.shape[1]
+    ws = ints_from_words(w_words)
     thl = [int(v) for v in state.threshold_learning]
+    thl_np = np.array(thl, np.int32)  # in step with thl
     thswap = [int(v) for v in state.thswap]
     offset = int(state.offset)
     decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
-    pots = _Output((n, N))
-    xf = x.astype(np.float32)  # exact: potentials are at most F < 2**24
-    w_f32 = state.weights.astype(np.float32)  # kept in step with the bit sets
-    nbytes = (F + 7) // 8
-    for c0 in range(0, n, _CHUNK):
+    changes: list[tuple[int, int, int]] = []  # (sample, neuron, new weights), in order
+
+    # A sample chooses among its group's neurons: its class's block, or all neurons for
+    # the group K of unblocked samples (label -1, or a single class). The samples of
+    # each chunk and group, ascending, are members[ends[key]:ends[key + 1]] with
+    # key = chunk * (K + 1) + group: one stable sort for the whole run.
+    blocked = K > 1
+    group = np.where(lab_arr >= 0, lab_arr, K) if blocked else np.full(n, K, np.int64)
+    key = np.arange(n) // _CHUNK * (K + 1) + group
+    # Small integer keys sort in linear time (radix sort).
+    small = np.uint16 if n // _CHUNK * (K + 1) + K < 1 << 16 else np.int64
+    members = np.argsort(key.astype(small), kind="stable").tolist()
+    ends = [0] + np.cumsum(np.bincount(key, minlength=1)).tolist()
+    ends += [ends[-1]] * (K + 1)  # keys of groups after the last sample
+    cls = np.maximum(lab_arr, 0)
+    unblocked = np.flatnonzero(lab_arr < 0) if blocked else np.zeros(0, np.int64)
+    unblocked_at = np.searchsorted(unblocked, np.arange(0, n + _CHUNK, _CHUNK)).tolist()
+
+    for c, c0 in enumerate(range(0, n, _CHUNK)):
         c1 = min(n, c0 + _CHUNK)
-        # Potentials of the whole chunk against the weights at its start; columns of
-        # neurons that learn inside the chunk are patched below. The rule itself only
-        # needs the candidate block, computed from the live bit sets.
-        chunk_pots = xf[c0:c1] @ w_f32
         # Winner of every sample from the chunk-start weights and thresholds, in one
-        # vectorised pass (eligible = pot > threshold_learning; highest pot; first index
-        # on ties). It stays exact for a sample until a neuron of its block learns (the
-        # block is then "dirty" and the sample is decided from the live bit sets).
-        thl_now = np.asarray(thl, np.float32)
-        lab_c = lab_arr[c0:c1]
-        rows = np.arange(c1 - c0)
-        unblocked = K == 1 or bool((lab_c < 0).any())
-        if unblocked:  # label -1 or a single class: the best over all neurons
-            masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
-            win_all = masked.argmax(axis=1)
-            best_all = masked[rows, win_all]
-        if K > 1:
-            # Only the label's block is masked: a K-fold smaller pass than the whole chunk.
-            col = np.maximum(lab_c, 0)
-            mine = chunk_pots.reshape(c1 - c0, K, m)[rows, col]  # (chunk, m)
-            thl_mine = thl_now.reshape(K, m)[col]
-            mine = np.where(mine > thl_mine, mine, np.float32(-1))
-            win_blk = mine.argmax(axis=1)
-            pre_best = mine[rows, win_blk].astype(np.int64)
-            pre_win = col * m + win_blk
-            if unblocked:
-                pre_best = np.where(lab_c >= 0, pre_best, best_all.astype(np.int64))
-                pre_win = np.where(lab_c >= 0, pre_win, win_all)
-        else:
-            pre_best, pre_win = best_all.astype(np.int64), win_all
+        # vectorised pass. It stays exact for a sample as long as no neuron of its group
+        # has learned since; once some have, only those few are re-evaluated.
+        pre_best, pre_win = _chunk_winners(
+            w_words, x_words[c0:c1], cls[c0:c1],
+            unblocked[unblocked_at[c]:unblocked_at[c + 1]] - c0, thl_np, K, m)
         # Only two kinds of sample need the sequential rule: those with a winner at the
-        # chunk start (``visit``), and those whose block (any block, for unblocked
-        # labels) has changed since; the latter join the heap when their group first
-        # changes. The other samples of the chunk are never touched in Python.
-        group = np.where(lab_c >= 0, lab_c, K) if K > 1 else np.full(c1 - c0, K)
-        visit = np.flatnonzero(pre_best >= 0).tolist()  # ascending: already a heap
+        # chunk start, and the later samples of a group once one of its neurons learned.
+        # The other samples of the chunk are never touched in Python.
+        visit = (np.flatnonzero(pre_best >= 0) + c0).tolist()  # ascending: a heap
         pre_best = pre_best.tolist()
         pre_win = pre_win.tolist()
-        dirty = [False] * (K + 1)       # dirty[K]: the group of unblocked samples
-        changed: list[tuple[int, int, int]] = []
+        learned: dict[int, list[int]] = {}  # group -> its neurons that learned in the chunk
+        key0 = c * (K + 1)
         last = -1
         while visit:
-            i = heappop(visit)
-            if i == last:
+            t = heappop(visit)
+            if t == last:
                 continue
-            last = i
-            t = c0 + i
+            last = t
             label = lab[t]
-            blocked = K > 1 and label >= 0
+            g = label if blocked and label >= 0 else K
             xv = xs[t]
-            if not dirty[label if blocked else K]:
-                best, win = pre_best[i], pre_win[i]
-            else:
-                lo, hi = (label * m, label * m + m) if blocked else (0, N)
-                best, win = -1, -1
-                for j in range(lo, hi):
-                    pj = (xv & ws[j]).bit_count()
-                    if pj > thl[j] and pj > best:
-                        best, win = pj, j
+            best, win = pre_best[t - c0], pre_win[t - c0]
+            new = learned.get(g)
+            if new:
+                if win in new:  # the chunk-start winner changed: all candidates again
+                    lo, hi = (label * m, label * m + m) if g < K else (0, N)
+                    best, win = -1, -1
+                    for j in range(lo, hi):
+                        pj = (xv & ws[j]).bit_count()
+                        if pj > thl[j] and pj > best:
+                            best, win = pj, j
+                else:  # the other neurons' potentials and thresholds are as they were
+                    for j in new:
+                        pj = (xv & ws[j]).bit_count()
+                        if pj > thl[j] and (pj > best or pj == best and j < win):
+                            best, win = pj, j
                 if win < 0:
                     continue
             w = ws[win]
             r_bits = w & ~xv
             a_bits = xv & ~w
-            s = min(thswap[win], r_bits.bit_count(), a_bits.bit_count())
+            nr, na = r_bits.bit_count(), a_bits.bit_count()
+            s = nr if nr < na else na
+            if thswap[win] < s:
+                s = thswap[win]
             if s > 0:
-                w, offset = _swap(w, r_bits, a_bits, s, offset)
+                w, offset = _swap(w, r_bits, a_bits, nr, na, s, offset)
                 ws[win] = w
-                thl[win] = min(best, cap)
-                changed.append((t, win, w))
-                for g in (win // m, K):
-                    if not dirty[g]:
-                        dirty[g] = True
-                        for later in (np.flatnonzero(group[i + 1:] == g) + (i + 1)).tolist():
+                thl[win] = thl_np[win] = min(best, cap)
+                changes.append((t, win, w))
+                for gg in ((win // m, K) if blocked else (K,)):
+                    new = learned.get(gg)
+                    if new is None:
+                        learned[gg] = [win]
+                        mem = members[ends[key0 + gg]:ends[key0 + gg + 1]]
+                        for later in mem[bisect_right(mem, t):]:
                             heappush(visit, later)
+                    elif win not in new:
+                        new.append(win)
             thswap[win] = max(thswap[win] - decay, thswap_min)
-        if changed:
-            # One matmul gives every changed neuron's potentials on the whole chunk; each
-            # change then overwrites its neuron's column after its sample, in order, so
-            # a later change of the same neuron wins for the samples after it.
-            after = _bits_to_matrix([w for _, _, w in changed], F, nbytes).astype(np.float32)
-            patch = xf[c0:c1] @ after
-            for e, (t, j, _) in enumerate(changed):
-                chunk_pots[t + 1 - c0:, j] = patch[t + 1 - c0:, e]
-                w_f32[:, j] = after[:, e]
-        pots.put(c0, chunk_pots)
+        if K in learned:  # every neuron that learned is in group K's list
+            w_words[learned[K]] = words_from_ints([ws[j] for j in learned[K]], nw)
 
-    state.weights = _bits_to_matrix(ws, F, nbytes)
+    state.weights = np.ascontiguousarray(unpack_words(w_words, F).T)
     state.threshold_learning = np.asarray(thl, np.int32)
     state.thswap = np.asarray(thswap, np.int32)
     state.offset = offset
-    return pots.result()
+    return FitHistory(num_inputs=F, spikes=x_words, weights=start_words,
+                      change_sample=np.array([c[0] for c in changes], np.int64),
+                      change_neuron=np.array([c[1] for c in changes], np.int64),
+                      change_weights=words_from_ints([c[2] for c in changes], nw))
 
 
 def add_classes(params: LearningParams, state: LearningState, num_new: int,
