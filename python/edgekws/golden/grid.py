@@ -23,30 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ops
+from .ops import exact_float
 from .quant import POT_MAX, integer_step
-
-_F32_EXACT = 1 << 24
-_F64_EXACT = 1 << 53
 
 #: Samples per chunk: a chunk's working set (about 2 MB on the DS-CNN) then stays in L2
 #: (measured: 16 is faster than 8, 32 and 64).
 CHUNK = 16
-
-
-def exact_float(bound: int):
-    """The narrowest float type in which integers of magnitude up to ``bound`` are exact.
-
-    float32 below 2**24, float64 below 2**53, else None (only integers are exact).
-    Negative bounds are refused: a bound is a magnitude.
-    """
-    bound = int(bound)
-    if bound < 0:
-        raise ValueError(f"bound must be a magnitude (>= 0), not {bound!r}")
-    if bound < _F32_EXACT:
-        return np.float32
-    if bound < _F64_EXACT:
-        return np.float64
-    return None
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Products and sums are exact integers. Matrix products run in float32 when a bound on
 every partial sum is below 2**24 (then every partial sum is an exactly representable
-integer, whatever order BLAS adds in), otherwise in float64 (exact below 2**53);
-:func:`exact_matmul` picks from the actual operands.
+integer, whatever order BLAS adds in), otherwise in float64 (exact below 2**53), else
+in int64; :func:`exact_float` picks the type from the bound, :func:`exact_matmul` takes
+the bound from the actual operands.
 """
 from __future__ import annotations
 
@@ -19,22 +20,32 @@ _F64_EXACT = 1 << 53
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray, amax: int | None = None) -> np.ndarray:
-    """Integer ``a @ b`` as a float array whose values are exact integers.
+    """Integer ``a @ b``, exact: floats whose values are integers, or int64.
 
     float32 when ``max|a| * max_col(sum|b|)`` (a bound on every partial sum) is below
-    2**24, else float64. ``amax`` skips the scan of ``a`` when the caller knows a bound.
+    2**24, float64 below 2**53, else int64 (numpy's integer product, slower but exact).
+    ``amax`` skips the scan of ``a`` when the caller knows a bound.
     """
     if amax is None:
         amax = int(np.abs(a).max()) if a.size else 0
     bcol = int(np.abs(b.astype(np.int64)).sum(axis=0).max()) if b.size else 0
-    bound = amax * bcol
-    if bound < _F32_EXACT:
-        dt = np.float32
-    elif bound < _F64_EXACT:
-        dt = np.float64
-    else:  # pragma: no cover - beyond any Akida layer
-        raise OverflowError("potential bound beyond 2**53")
+    dt = exact_float(amax * bcol) or np.int64
     return a.astype(dt, copy=False) @ b.astype(dt)
+
+
+def exact_float(bound: int):
+    """The narrowest float type in which integers of magnitude up to ``bound`` are exact.
+
+    float32 below 2**24, float64 below 2**53, else None (only integers are exact).
+    """
+    bound = int(bound)
+    if bound < 0:
+        raise ValueError(f"bound must be a magnitude (>= 0), not {bound!r}")
+    if bound < _F32_EXACT:
+        return np.float32
+    if bound < _F64_EXACT:
+        return np.float64
+    return None
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
