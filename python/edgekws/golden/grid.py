@@ -63,8 +63,8 @@ class _Activation:
                    (1 << layer.act_bits) - 1)
 
     def apply(self, pot, valid, out):
-        """Activate ``pot`` (F, L) in place into int16 ``out``; 0 where ``valid`` is 0."""
-        pot -= self.shift
+        """Activate ``pot - shift`` (F, L) in place into int16 ``out`` (the product
+        subtracted the shift already); 0 where ``valid`` is 0."""
         pot /= self.scale
         np.clip(pot, 0, self.top, out=pot)
         np.copyto(out, pot, casting="unsafe")
@@ -94,17 +94,6 @@ class _Geometry:
             m = np.zeros(self.row(n), dtype)
             m[:n * self.cells].reshape(n, self.Xp, self.Yp)[:, :self.X, :self.Y] = value
             self._masks[key] = m
-        return self._masks[key]
-
-    def selector(self, n, dtype):
-        """``(row(n), n)`` of 0/1: column ``s`` picks sample ``s``'s feature-map cells."""
-        key = ("selector", n, np.dtype(dtype))
-        if key not in self._masks:
-            sel = np.zeros((self.row(n), n), dtype)
-            cells = sel[:n * self.cells].reshape(n, self.Xp, self.Yp, n)
-            for s in range(n):
-                cells[s, :self.X, :self.Y, s] = 1
-            self._masks[key] = sel
         return self._masks[key]
 
     def cell_view(self, a, n):
@@ -139,6 +128,22 @@ class _Stage:
         self.act = (None if pooled or self.dtype is None
                     else _Activation.plan(layer, self.dtype))
 
+    def _weights(self, w):
+        """``(F, K)`` integer weights as ``dtype``, with a last column ``-shift`` when the
+        layer activates: its inputs then end with a row of ones, so that the product
+        subtracts the shift (one pass fewer; exact, as the bound includes the shift)."""
+        wt = w.astype(self.dtype)
+        if self.act is None:
+            return wt
+        return np.concatenate([wt, -self.act.shift], axis=1)
+
+    def _inputs(self, rows, n):
+        """Zeroed ``(rows, row(n))`` product inputs, plus the row of ones of the shift."""
+        a = np.zeros((rows + (self.act is not None), self.geo.row(n)), self._in_dtype)
+        if self.act is not None:
+            a[rows] = 1
+        return a
+
 
 class _InputConv(_Stage):
     """InputConvolutional without pooling, straight into the grid."""
@@ -150,7 +155,8 @@ class _InputConv(_Stage):
         # Every partial sum of the product is within 255 times the largest column of |w|.
         self._choose(layer, 255 * int(np.abs(w).sum(axis=(0, 1, 2)).max(initial=0)))
         if self.dtype is not None:
-            self.wt = w.reshape(kx * ky * C, F).T.astype(self.dtype)   # (F, K), K as (i, j, c)
+            self._in_dtype = self.dtype
+            self.wt = self._weights(w.reshape(kx * ky * C, F).T)   # (F, K), K as (i, j, c)
 
     def run(self, x):
         """Potentials ``(F, n * cells)`` of uint8 images ``x`` (n, X, Y, C)."""
@@ -162,7 +168,7 @@ class _InputConv(_Stage):
         xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)),
                     constant_values=layer.padding_value).astype(self.dtype)
         # Columns of the grid's padding cells must be finite; zero is the cheapest.
-        cols = np.zeros((kx * ky * C, geo.row(n)), self.dtype)
+        cols = self._inputs(kx * ky * C, n)
         cells = geo.cell_view(cols, n)
         for i in range(kx):
             for j in range(ky):
@@ -181,11 +187,12 @@ class _Separable(_Stage):
         kx, ky, C, _ = wd.shape
         dbound = in_max * int(np.abs(wd).sum(axis=(0, 1)).max(initial=0))
         self.acc_dtype = np.int16 if dbound < (1 << 15) else np.int32
+        self._in_dtype = self.acc_dtype
         wpw = layer._vars["weights_pw"][0, 0].astype(np.int64)
         pot_bound = max(dbound, dbound * int(np.abs(wpw).sum(axis=0).max(initial=0)))
         self._choose(layer, pot_bound, pooled=layer.pool_type != 0)
         if self.dtype is not None:
-            self.wt = wpw.T.astype(self.dtype)                        # (F, C)
+            self.wt = self._weights(wpw.T)                        # (F, C)
         # True convolution: tap (i, j) reads the input cell (x + i - px, y + j - py) with
         # the flipped weight; all-zero taps are skipped.
         px, py = (kx - 1) // 2, (ky - 1) // 2
@@ -196,15 +203,16 @@ class _Separable(_Stage):
 
     def run(self, z, n):
         """Potentials ``(F, row(n))`` from the grid ``z`` of ``C`` rows."""
-        C = self.taps[0][1].shape[0] if self.taps else self.wt.shape[1]
-        acc = np.zeros((C, self.geo.row(n)), self.acc_dtype)
+        C = self.layer.input_dims[2]
+        acc_all = self._inputs(C, n)
+        acc = acc_all[:C]
         tmp = np.empty_like(acc)
         for k, (off, tap) in enumerate(self.taps):
             # The first tap writes the sum itself: one pass fewer than adding to zeros.
             np.multiply(self.geo.shifted(z, C, n, off), tap, out=acc if k == 0 else tmp)
             if k:
                 acc += tmp
-        return self.wt @ acc.astype(self.dtype)
+        return self.wt @ acc_all.astype(self.dtype)
 
 
 def _grid_layers(layers):
@@ -290,6 +298,10 @@ class GridPlan:
             out = layer.call(out)
         return out
 
+    def _samples(self, a, n):
+        """``(F, n, cells)`` view of a ``(F, row(n))`` array."""
+        return a[:, :n * self.geo.cells].reshape(a.shape[0], n, self.geo.cells)
+
     def _global_sum(self, pot, n):
         """:func:`ops.global_sum_saturating` of the feature-map cells of ``pot`` (F, L).
 
@@ -300,11 +312,11 @@ class GridPlan:
         """
         geo = self.geo
         F = pot.shape[0]
-        # Sums over each sample's feature-map cells as a product with 0/1 columns: one
-        # BLAS call instead of a masking pass and a strided reduction.
-        sel = geo.selector(n, pot.dtype)
-        total = (pot @ sel).astype(np.float64)
-        mag = (np.abs(pot) @ sel).astype(np.float64)
+        # Sums over each sample's feature-map cells as products with a 0/1 vector: one
+        # pass (BLAS gemv per channel) instead of a masking pass and a strided reduction.
+        sel = geo.valid(1, pot.dtype)[:geo.cells]
+        total = (self._samples(pot, n) @ sel).astype(np.float64)
+        mag = (self._samples(np.abs(pot), n) @ sel).astype(np.float64)
         # mag + total = 2 * (positive part), mag - total = -2 * (negative part). A
         # magnitude sum too large for exact floats is also far beyond 2 * POT_MAX, so the
         # rounded sums still flag it.
