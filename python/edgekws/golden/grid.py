@@ -235,20 +235,6 @@ def _grid_layers(layers):
     return layers[0], run, layers[1 + len(run):]
 
 
-def _saturating_sum(steps):
-    """Sum of each row of ``steps`` with 20-bit saturation after every addition.
-
-    Rows whose running sum never leaves the range take the plain sum, the others
-    :func:`ops.clamped_sum` (many small vector passes, so kept for the rows that need it).
-    """
-    prefix = np.cumsum(steps, axis=1)
-    out = prefix[:, -1]
-    sat = (prefix.max(axis=1) > POT_MAX) | (prefix.min(axis=1) < -POT_MAX - 1)
-    if sat.any():
-        out[sat] = ops.clamped_sum(steps[sat], -POT_MAX - 1, POT_MAX)
-    return out
-
-
 class GridPlan:
     """What :meth:`run` needs for one forward call, all bounds checked up front."""
 
@@ -325,5 +311,5 @@ class GridPlan:
         if risky.any():
             f, s = np.nonzero(risky)
             steps = geo.cell_view(pot, n)[f, s].reshape(len(f), -1).astype(np.int64)
-            out[f, s] = _saturating_sum(steps)
+            out[f, s] = ops.clamped_sum(steps, -POT_MAX - 1, POT_MAX)
         return out.T.reshape(n, 1, 1, F)

@@ -167,25 +167,26 @@ def global_sum_saturating(pot: np.ndarray) -> np.ndarray:
 def clamped_sum(steps: np.ndarray, low: int, high: int) -> np.ndarray:
     """Final ``s`` of ``s = clip(s + steps[:, p], low, high)`` for each row, from ``s = 0``.
 
-    Each step is a map ``s -> clip(s + A, L, H)``, and two in a row compose into one of
-    the same form: ``A = A1 + A2``, ``L = clip(L1 + A2, L2, H2)``,
-    ``H = clip(H1 + A2, L2, H2)``. Composing neighbours pairwise takes ``log2(P)``
-    vector passes instead of ``P`` sequential ones (``0 <= low <= high`` not needed,
-    only ``low <= 0 <= high``, so that the start and the padding step are in range).
+    With ``low <= 0 <= high``, this is the two-sided Skorokhod map on ``[0, a]``,
+    ``a = high - low``, of the path ``psi = prefix sums - low`` (which starts in range),
+    for which Kruk, Lehoczky, Ramanan and Shreve (Ann. Probab. 35, 2007) give the explicit
+    form at the last time ``T``::
+
+        psi(T) - max(min(0, min_{u <= T} psi(u)),
+                     max_{s <= T} min(psi(s) - a, min_{s <= u <= T} psi(u)))
+
+    a few vector passes (a cumulative sum and a reverse cumulative minimum) instead of
+    one per position.
     """
     a = np.asarray(steps, np.int64)
-    lo = np.full_like(a, low)
-    hi = np.full_like(a, high)
-    while a.shape[1] > 1:
-        if a.shape[1] % 2:  # pad with the identity on [low, high]
-            a, lo, hi = (np.concatenate([v, np.full((len(v), 1), f, np.int64)], axis=1)
-                         for v, f in ((a, 0), (lo, low), (hi, high)))
-        a1, a2 = a[:, 0::2], a[:, 1::2]
-        l2, h2 = lo[:, 1::2], hi[:, 1::2]
-        lo = np.minimum(np.maximum(lo[:, 0::2] + a2, l2), h2)
-        hi = np.minimum(np.maximum(hi[:, 0::2] + a2, l2), h2)
-        a = a1 + a2
-    return np.minimum(np.maximum(a[:, 0], lo[:, 0]), hi[:, 0])
+    psi = np.empty((a.shape[0], a.shape[1] + 1), np.int64)
+    psi[:, 0] = 0
+    np.cumsum(a, axis=1, out=psi[:, 1:])
+    psi -= low
+    tail_min = np.minimum.accumulate(psi[:, ::-1], axis=1)[:, ::-1]
+    upper = np.minimum(psi - (high - low), tail_min).max(axis=1)
+    lower = np.minimum(psi.min(axis=1), 0)
+    return low + psi[:, -1] - np.maximum(lower, upper)
 
 
 def fc_flatten(x: np.ndarray) -> np.ndarray:
