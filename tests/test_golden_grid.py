@@ -126,6 +126,19 @@ def test_grid_equals_the_integer_definition(seed):
     _check(model, rng)
 
 
+@pytest.mark.parametrize("Y", [1, 2, 3, 4])
+def test_grid_kernels_wider_than_the_feature_map(Y):
+    # Taps up to 3 columns away on maps 1 to 4 wide: every wrap into a neighbouring row
+    # (or sample) must read zeros.
+    rng = np.random.default_rng(Y)
+    model = Model([InputConvolutional((7, Y, 2), (3, 1), 6, weights_bits=8, act_bits=4),
+                   SeparableConvolutional((5, 7), 9, weights_bits=4, act_bits=2),
+                   SeparableConvolutional((3, 7), 5, weights_bits=4, act_bits=4)])
+    randomize(model, _inputs(model, rng, 64), seed=rng)
+    assert _dtypes(model) == {np.float32}
+    _check(model, rng)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_grid_takes_float64_past_float32_bounds(seed):
     # 8-bit depthwise and pointwise weights: potentials beyond 2**24 are possible.

@@ -77,7 +77,10 @@ class _Geometry:
 
     def __init__(self, X, Y, gx, gy):
         self.X, self.Y, self.gx, self.gy = X, Y, gx, gy
-        self.Xp, self.Yp = X + gx, Y + gy
+        # No padding columns: a tap that reads past a row's end would wrap into the next
+        # row, so it reads a copy of the grid with the wrapped-onto columns zeroed
+        # (:meth:`column_masked`); zero rows are still needed between samples.
+        self.Xp, self.Yp = X + gx, Y
         self.cells = self.Xp * self.Yp
         #: Farthest a tap reads from its cell; also the zero cells after every row.
         self.margin = gx * self.Yp + gy
@@ -109,6 +112,22 @@ class _Geometry:
         z[:m] = 0
         z[m + C * L:] = 0
         return z, z[m:m + C * L].reshape(C, L)
+
+    def column_masked(self, z, C, n, dj):
+        """A copy of the grid ``z`` for taps ``dj`` columns away: the columns such a tap
+        reaches only by wrapping into the neighbouring row are zeroed."""
+        key = ("columns", n, dj)
+        if key not in self._masks:
+            keep = np.ones((n, self.Xp, self.Y), np.int16)
+            if dj < 0:
+                keep[:, :, max(self.Y + dj, 0):] = 0
+            else:
+                keep[:, :, :dj] = 0
+            self._masks[key] = np.concatenate([keep.reshape(-1),
+                                               np.zeros(self.margin, np.int16)])
+        out, rows = self.new_grid(C, n)
+        np.multiply(self.shifted(z, C, n, 0), self._masks[key], out=rows)
+        return out
 
     def shifted(self, z, C, n, off):
         """``(C, row(n))`` view of the grid ``z`` read ``off`` cells further on."""
@@ -196,10 +215,10 @@ class _Separable(_Stage):
         # True convolution: tap (i, j) reads the input cell (x + i - px, y + j - py) with
         # the flipped weight; all-zero taps are skipped.
         px, py = (kx - 1) // 2, (ky - 1) // 2
-        taps = [((i - px) * geo.Yp + (j - py),
+        taps = [((i - px) * geo.Yp + (j - py), j - py,
                  wd[kx - 1 - i, ky - 1 - j, :, 0].astype(self.acc_dtype)[:, None])
                 for i in range(kx) for j in range(ky)]
-        self.taps = [(o, t) for o, t in taps if t.any()]
+        self.taps = [(o, dj, t) for o, dj, t in taps if t.any()]
 
     def run(self, z, n):
         """Potentials ``(F, row(n))`` from the grid ``z`` of ``C`` rows."""
@@ -207,9 +226,12 @@ class _Separable(_Stage):
         acc_all = self._inputs(C, n)
         acc = acc_all[:C]
         tmp = np.empty_like(acc)
-        for k, (off, tap) in enumerate(self.taps):
+        grids = {dj: z if dj == 0 else self.geo.column_masked(z, C, n, dj)
+                 for dj in {dj for _, dj, _ in self.taps}}
+        for k, (off, dj, tap) in enumerate(self.taps):
             # The first tap writes the sum itself: one pass fewer than adding to zeros.
-            np.multiply(self.geo.shifted(z, C, n, off), tap, out=acc if k == 0 else tmp)
+            np.multiply(self.geo.shifted(grids[dj], C, n, off), tap,
+                        out=acc if k == 0 else tmp)
             if k:
                 acc += tmp
         return self.wt @ acc_all.astype(self.dtype)
