@@ -2,13 +2,15 @@
 
 The layer-by-layer path (:mod:`.ops`) spends most of its time on short numpy inner loops
 and on copies between layers. Here activations stay in one layout from layer to layer:
-channel-major rows, each row the ``n`` samples of one channel, each sample a grid of
-``X' x Y'`` cells whose first ``X x Y`` hold the feature map and whose extra ``gx`` rows
-and ``gy`` columns hold zeros; ``m`` zero cells follow every row. Those zero cells are
-the 'Same' padding of every neighbour at once, so that each depthwise tap reads one
-contiguous ``(C, row)`` block of the flat buffer (shifted by ``di * Y' + dj``) and
-every numpy pass runs over whole contiguous arrays. The extra cells cost ``X'Y' / XY`` more arithmetic
-(1.25 on the DS-CNN) and save every padding and gathering copy.
+channel-major rows, each row the ``n`` samples of one channel, each sample ``X + gx``
+rows of ``Y`` cells whose first ``X`` rows hold the feature map and whose last ``gx``
+rows hold zeros; ``m`` zero cells follow every channel's row. A depthwise tap
+``(di, dj)`` then reads one contiguous ``(C, row)`` block of the flat buffer shifted by
+``di * Y + dj``: rows past a sample's edge land on zero rows, and a tap that runs past
+a row's end (``dj != 0``) reads a copy of the grid whose wrapped-onto columns are zeroed.
+Every numpy pass runs over whole contiguous arrays, no padding or gathering copy is made
+between layers, and the zero rows cost ``(X + gx) / X`` more arithmetic (1.04 on the
+DS-CNN).
 
 Every number stays an exact integer: the depthwise sums in int16 (or int32) below their
 bound, the pointwise and input convolutions and the activation in a float type chosen by
@@ -178,7 +180,7 @@ class _InputConv(_Stage):
             self.wt = self._weights(w.reshape(kx * ky * C, F).T)   # (F, K), K as (i, j, c)
 
     def run(self, x):
-        """Potentials ``(F, n * cells)`` of uint8 images ``x`` (n, X, Y, C)."""
+        """Potentials ``(F, row(n))`` of uint8 images ``x`` (n, X, Y, C)."""
         layer, geo = self.layer, self.geo
         n = x.shape[0]
         kx, ky, C, _ = layer._vars["weights"].shape
@@ -186,7 +188,8 @@ class _InputConv(_Stage):
         out, pads = ops.conv_geometry(x.shape[1:3], (kx, ky), (sx, sy), layer._same)
         xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)),
                     constant_values=layer.padding_value).astype(self.dtype)
-        # Columns of the grid's padding cells must be finite; zero is the cheapest.
+        # Columns of the grid's zero rows must be finite (they are masked after the
+        # activation); zero is the cheapest.
         cols = self._inputs(kx * ky * C, n)
         cells = geo.cell_view(cols, n)
         for i in range(kx):
