@@ -126,6 +126,18 @@ def test_grid_equals_the_integer_definition(seed):
     _check(model, rng)
 
 
+def test_ds_cnn_runs_on_the_float32_grid():
+    # The product's model must not fall back silently to the slower layer-by-layer path.
+    from edgekws.golden.zoo import ds_cnn_kws, mfcc_like_inputs
+    model = randomize(ds_cnn_kws(33), mfcc_like_inputs(64, seed=1), seed=2)
+    plan = GridPlan.build(model.layers)
+    assert plan is not None and len(plan.seps) == 4 and plan.rest == model.layers[5:]
+    assert {s.dtype for s in [plan.first, *plan.seps]} == {np.float32}
+    assert {s.acc_dtype for s in plan.seps} == {np.int16}
+    x = mfcc_like_inputs(40, seed=3)
+    np.testing.assert_array_equal(model.forward(x), _reference(model.layers, x))
+
+
 @pytest.mark.parametrize("Y", [1, 2, 3, 4])
 def test_grid_kernels_wider_than_the_feature_map(Y):
     # Taps up to 3 columns away on maps 1 to 4 wide: every wrap into a neighbouring row
