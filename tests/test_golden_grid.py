@@ -73,11 +73,12 @@ def _model(rng, wide=False, pooled=True, dense=True):
     X, Y = (int(v) for v in rng.integers(6, 14, 2))
     C = int(rng.choice([1, 2, 3]))
     k0 = tuple(int(v) for v in rng.choice([1, 3, 5], 2))
-    m = Model([InputConvolutional((X, Y, C), k0, int(rng.integers(16, 24) if wide else
-                                                     rng.integers(3, 12)),
+    filters = int(rng.integers(16, 24) if wide else rng.integers(3, 12))
+    act0 = 4 if wide else int(rng.choice([1, 2, 4]))
+    m = Model([InputConvolutional((X, Y, C), k0, filters,
                                   kernel_stride=tuple(int(v) for v in rng.integers(1, 3, 2)),
                                   padding=str(rng.choice(["Same", "Valid"])),
-                                  weights_bits=8, act_bits=4 if wide else int(rng.choice([1, 2, 4])),
+                                  weights_bits=8, act_bits=act0,
                                   padding_value=int(rng.integers(0, 256)))])
     layers = int(rng.integers(1, 4))
     for i in range(layers):
