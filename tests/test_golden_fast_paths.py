@@ -23,6 +23,14 @@ def test_clamped_sum_equals_the_sequential_saturating_sum(positions):
     assert np.any(got != steps.sum(axis=1))
 
 
+@pytest.mark.parametrize("low, high", [(0, 0), (0, 50), (-50, 0), (-1, 1), (-300, 7)])
+def test_clamped_sum_at_range_edges(low, high):
+    rng = np.random.default_rng(high - low)
+    steps = rng.integers(-60, 61, (400, 33))
+    np.testing.assert_array_equal(ops.clamped_sum(steps, low, high),
+                                  _sequential_clamped_sum(steps, low, high))
+
+
 def test_global_sum_saturating_equals_the_sequential_sum():
     rng = np.random.default_rng(1)
     pot = rng.integers(-60000, 60000, (40, 5, 5, 16)).astype(np.float32)

@@ -9,6 +9,8 @@ from threadpoolctl import threadpool_limits
 from . import akida_api as _api
 from . import learning as _learning
 from .layers import FullyConnected, InputConvolutional, InputData, Layer
+from .grid import CHUNK as GRID_CHUNK
+from .grid import GridPlan
 from .lazy_array import LazyArray
 from .ops import fc_flatten
 from .quant import step_activation
@@ -176,6 +178,11 @@ class Model:
         """Outputs of the last layer: uint8 spikes, or int32 potentials without activation."""
         x = self._check_input(inputs)
         with _api.InferenceClock(self, x.shape[0]):
+            # The fused grid path when the model starts with layers it covers and every
+            # bound allows exact floats (decided from the weights, before any input).
+            plan = GridPlan.build(self._layers)
+            if plan is not None:
+                return self._batched(x, batch_size or GRID_CHUNK, plan.run)
             return self._batched(x, batch_size, lambda b: self._run(b, self._layers))
 
     def _batched(self, x, batch_size, fn):

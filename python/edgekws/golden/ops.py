@@ -2,8 +2,9 @@
 
 Products and sums are exact integers. Matrix products run in float32 when a bound on
 every partial sum is below 2**24 (then every partial sum is an exactly representable
-integer, whatever order BLAS adds in), otherwise in float64 (exact below 2**53);
-:func:`exact_matmul` picks from the actual operands.
+integer, whatever order BLAS adds in), otherwise in float64 (exact below 2**53), else
+in int64; :func:`exact_float` picks the type from the bound, :func:`exact_matmul` takes
+the bound from the actual operands.
 """
 from __future__ import annotations
 
@@ -19,22 +20,32 @@ _F64_EXACT = 1 << 53
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray, amax: int | None = None) -> np.ndarray:
-    """Integer ``a @ b`` as a float array whose values are exact integers.
+    """Integer ``a @ b``, exact: floats whose values are integers, or int64.
 
     float32 when ``max|a| * max_col(sum|b|)`` (a bound on every partial sum) is below
-    2**24, else float64. ``amax`` skips the scan of ``a`` when the caller knows a bound.
+    2**24, float64 below 2**53, else int64 (numpy's integer product, slower but exact).
+    ``amax`` skips the scan of ``a`` when the caller knows a bound.
     """
     if amax is None:
         amax = int(np.abs(a).max()) if a.size else 0
     bcol = int(np.abs(b.astype(np.int64)).sum(axis=0).max()) if b.size else 0
-    bound = amax * bcol
-    if bound < _F32_EXACT:
-        dt = np.float32
-    elif bound < _F64_EXACT:
-        dt = np.float64
-    else:  # pragma: no cover - beyond any Akida layer
-        raise OverflowError("potential bound beyond 2**53")
+    dt = exact_float(amax * bcol) or np.int64
     return a.astype(dt, copy=False) @ b.astype(dt)
+
+
+def exact_float(bound: int):
+    """The narrowest float type in which integers of magnitude up to ``bound`` are exact.
+
+    float32 below 2**24, float64 below 2**53, else None (only integers are exact).
+    """
+    bound = int(bound)
+    if bound < 0:
+        raise ValueError(f"bound must be a magnitude (>= 0), not {bound!r}")
+    if bound < _F32_EXACT:
+        return np.float32
+    if bound < _F64_EXACT:
+        return np.float64
+    return None
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
@@ -156,25 +167,26 @@ def global_sum_saturating(pot: np.ndarray) -> np.ndarray:
 def clamped_sum(steps: np.ndarray, low: int, high: int) -> np.ndarray:
     """Final ``s`` of ``s = clip(s + steps[:, p], low, high)`` for each row, from ``s = 0``.
 
-    Each step is a map ``s -> clip(s + A, L, H)``, and two in a row compose into one of
-    the same form: ``A = A1 + A2``, ``L = clip(L1 + A2, L2, H2)``,
-    ``H = clip(H1 + A2, L2, H2)``. Composing neighbours pairwise takes ``log2(P)``
-    vector passes instead of ``P`` sequential ones (``0 <= low <= high`` not needed,
-    only ``low <= 0 <= high``, so that the start and the padding step are in range).
+    With ``low <= 0 <= high``, this is the two-sided Skorokhod map on ``[0, a]``,
+    ``a = high - low``, of the path ``psi = prefix sums - low`` (which starts in range),
+    for which Kruk, Lehoczky, Ramanan and Shreve (Ann. Probab. 35, 2007) give the explicit
+    form at the last time ``T``::
+
+        psi(T) - max(min(0, min_{u <= T} psi(u)),
+                     max_{s <= T} min(psi(s) - a, min_{s <= u <= T} psi(u)))
+
+    a few vector passes (a cumulative sum and a reverse cumulative minimum) instead of
+    one per position.
     """
     a = np.asarray(steps, np.int64)
-    lo = np.full_like(a, low)
-    hi = np.full_like(a, high)
-    while a.shape[1] > 1:
-        if a.shape[1] % 2:  # pad with the identity on [low, high]
-            a, lo, hi = (np.concatenate([v, np.full((len(v), 1), f, np.int64)], axis=1)
-                         for v, f in ((a, 0), (lo, low), (hi, high)))
-        a1, a2 = a[:, 0::2], a[:, 1::2]
-        l2, h2 = lo[:, 1::2], hi[:, 1::2]
-        lo = np.minimum(np.maximum(lo[:, 0::2] + a2, l2), h2)
-        hi = np.minimum(np.maximum(hi[:, 0::2] + a2, l2), h2)
-        a = a1 + a2
-    return np.minimum(np.maximum(a[:, 0], lo[:, 0]), hi[:, 0])
+    psi = np.empty((a.shape[0], a.shape[1] + 1), np.int64)
+    psi[:, 0] = 0
+    np.cumsum(a, axis=1, out=psi[:, 1:])
+    psi -= low
+    tail_min = np.minimum.accumulate(psi[:, ::-1], axis=1)[:, ::-1]
+    upper = np.minimum(psi - (high - low), tail_min).max(axis=1)
+    lower = np.minimum(psi.min(axis=1), 0)
+    return low + psi[:, -1] - np.maximum(lower, upper)
 
 
 def fc_flatten(x: np.ndarray) -> np.ndarray:
