@@ -335,7 +335,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7665$16 (\$1 ),
+    .\port$7695$16 (\$1 ),
     .rep__addr(rep__addr),
     .rep__busy(rep__busy),
     .rep__data(rep__data),
@@ -414,7 +414,6 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .access__ok(loader__ok),
     .access__ok_read(loader__ok_read),
     .access__rdata__payload(loader__rdata__payload),
-    .access__rdata__ready(access__rdata__ready),
     .access__rdata__valid(loader__rdata__valid),
     .access__read(access__read),
     .access__wdata__payload(access__wdata__payload),
@@ -425,7 +424,8 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__payload(load__payload),
     .load__ready(load__ready),
     .load__valid(load__valid),
-    .\port$7665$16 (\$1 ),
+    .o__ready(access__rdata__ready),
+    .\port$7695$16 (\$1 ),
     .rst(rst)
   );
   assign rx = uart_rx;
@@ -6778,7 +6778,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, loader__length, fc_cmd__ready, pixels__ready, loader__busy, counters__frames, counters__crc_errors, counters__framing_errors, rep__addr, rep__data, rep__we, rep__len, rep__send, req__ack, counters__clear
-, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7665$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__valid, loader__rdata__payload
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7695$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__payload, loader__rdata__valid
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -6790,8 +6790,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire [31:0] \$108 ;
+  wire [31:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire [16:0] \$11 ;
   wire \$110 ;
@@ -6799,54 +6799,54 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire [31:0] \$116 ;
+  wire [31:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [23:0] \$119 ;
+  wire [23:0] \$118 ;
+  wire [24:0] \$119 ;
   reg [7:0] \$12 ;
-  wire [24:0] \$120 ;
-  wire [11:0] \$121 ;
+  wire [11:0] \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [32:0] \$125 ;
-  wire [33:0] \$126 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [33:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [33:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire [33:0] \$132 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [15:0] \$134 ;
-  wire [16:0] \$135 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
+  wire [32:0] \$137 ;
+  wire [33:0] \$138 ;
   wire \$139 ;
-  wire [7:0] \$14 ;
-  wire \$140 ;
+  reg [15:0] \$14 ;
+  wire [33:0] \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [33:0] \$142 ;
   wire \$143 ;
-  wire [11:0] \$144 ;
-  wire [11:0] \$145 ;
-  wire [7:0] \$146 ;
-  wire \$147 ;
+  wire [33:0] \$144 ;
+  wire \$145 ;
+  wire [15:0] \$146 ;
+  wire [16:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  reg [15:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
+  wire [11:0] \$156 ;
+  wire [11:0] \$157 ;
+  wire [7:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -6862,162 +6862,162 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [11:0] \$172 ;
-  wire [4:0] \$173 ;
+  wire \$172 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [3:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [11:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire [11:0] \$185 ;
+  wire [11:0] \$184 ;
+  wire [4:0] \$185 ;
   wire \$186 ;
-  wire [8:0] \$187 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [3:0] \$19 ;
   wire \$190 ;
-  wire [11:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire [11:0] \$194 ;
   wire \$195 ;
-  wire [8:0] \$196 ;
-  wire \$197 ;
+  wire \$196 ;
+  wire [11:0] \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [8:0] \$199 ;
   wire [11:0] \$2 ;
-  wire [3:0] \$20 ;
+  wire [31:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire [11:0] \$204 ;
+  wire [11:0] \$203 ;
+  wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire [11:0] \$207 ;
-  wire [16:0] \$208 ;
+  wire [11:0] \$206 ;
+  wire \$207 ;
+  wire [8:0] \$208 ;
   wire \$209 ;
   wire [31:0] \$21 ;
   wire \$210 ;
-  wire [15:0] \$211 ;
-  wire [16:0] \$212 ;
-  wire [11:0] \$213 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
   wire \$214 ;
-  wire [11:0] \$215 ;
-  wire \$216 ;
+  wire \$215 ;
+  wire [11:0] \$216 ;
   wire \$217 ;
-  wire [11:0] \$218 ;
-  wire \$219 ;
-  wire [31:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire \$218 ;
+  wire [11:0] \$219 ;
+  wire \$22 ;
+  wire [159:0] \$220 ;
+  wire [16:0] \$221 ;
   wire \$222 ;
-  wire [16:0] \$223 ;
-  wire [16:0] \$224 ;
-  wire [11:0] \$225 ;
+  wire \$223 ;
+  wire [15:0] \$224 ;
+  wire [16:0] \$225 ;
   wire [11:0] \$226 ;
   wire \$227 ;
-  wire [1:0] \$228 ;
+  wire [11:0] \$228 ;
   wire \$229 ;
-  wire \$23 ;
-  wire [11:0] \$230 ;
-  wire [1:0] \$231 ;
+  wire [31:0] \$23 ;
+  wire \$230 ;
+  wire [11:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [1:0] \$234 ;
+  wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
-  wire [32:0] \$237 ;
-  wire [32:0] \$238 ;
-  wire \$239 ;
+  wire [16:0] \$236 ;
+  wire [16:0] \$237 ;
+  wire [11:0] \$238 ;
+  wire [11:0] \$239 ;
   wire [31:0] \$24 ;
   wire \$240 ;
-  wire \$241 ;
-  wire [15:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [1:0] \$245 ;
+  wire [1:0] \$241 ;
+  wire \$242 ;
+  wire [11:0] \$243 ;
+  wire [1:0] \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire [1:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [31:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire \$25 ;
+  wire [32:0] \$250 ;
+  wire [32:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [15:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [3:0] \$258 ;
+  wire [1:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [3:0] \$260 ;
+  wire [1:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [2:0] \$264 ;
-  wire [11:0] \$265 ;
-  wire [33:0] \$266 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
   wire \$267 ;
-  wire [11:0] \$268 ;
-  wire [33:0] \$269 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  wire [3:0] \$271 ;
   wire \$272 ;
-  wire [11:0] \$273 ;
+  wire [3:0] \$273 ;
   wire \$274 ;
   wire \$275 ;
-  reg [8:0] \$276 ;
-  wire \$277 ;
-  reg [8:0] \$278 ;
-  wire \$279 ;
+  wire \$276 ;
+  wire [2:0] \$277 ;
+  wire [11:0] \$278 ;
+  wire [33:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  reg \$283 ;
+  wire [11:0] \$281 ;
+  wire [33:0] \$282 ;
+  wire \$283 ;
   wire \$284 ;
-  reg [4:0] \$285 ;
-  wire [5:0] \$286 ;
-  wire [32:0] \$287 ;
+  wire \$285 ;
+  wire [11:0] \$286 ;
+  wire \$287 ;
   wire \$288 ;
-  reg [4:0] \$289 ;
+  reg [8:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$291 ;
+  reg [8:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [11:0] \$295 ;
-  wire \$296 ;
+  wire \$295 ;
+  reg \$296 ;
   wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [4:0] \$298 ;
+  wire [5:0] \$299 ;
   wire [11:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [32:0] \$300 ;
   wire \$301 ;
-  wire \$302 ;
+  reg [4:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
+  wire [11:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire [3:0] \$311 ;
+  wire \$310 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
@@ -7029,105 +7029,117 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [11:0] \$322 ;
-  wire [33:0] \$323 ;
-  wire \$324 ;
-  wire [11:0] \$325 ;
-  wire [33:0] \$326 ;
+  wire \$322 ;
+  wire [3:0] \$323 ;
+  wire [3:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
-  wire [11:0] \$328 ;
-  wire [11:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg [31:0] \$332 ;
-  reg [10:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire [11:0] \$335 ;
+  wire [33:0] \$336 ;
+  wire \$337 ;
+  wire [11:0] \$338 ;
+  wire [33:0] \$339 ;
   wire \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [31:0] \$342 ;
+  wire \$340 ;
+  wire [11:0] \$341 ;
+  wire [11:0] \$342 ;
   reg \$343 ;
   reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg [10:0] \$349 ;
+  reg [31:0] \$345 ;
+  reg [10:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
-  reg [10:0] \$350 ;
+  reg [7:0] \$350 ;
   reg [7:0] \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg [10:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg [127:0] \$356 ;
-  reg [10:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [159:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [10:0] \$362 ;
+  reg [10:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [10:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [127:0] \$369 ;
   wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
+  reg [10:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [159:0] \$373 ;
+  reg [15:0] \$374 ;
   reg \$375 ;
-  reg \$376 ;
-  reg [32:0] \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [15:0] \$376 ;
+  reg [15:0] \$377 ;
+  reg [15:0] \$378 ;
+  reg [15:0] \$379 ;
   wire \$38 ;
-  reg [3:0] \$380 ;
-  reg [63:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg \$383 ;
-  reg [63:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
+  reg [15:0] \$380 ;
+  reg [15:0] \$381 ;
+  reg [15:0] \$382 ;
+  reg [15:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg \$386 ;
   reg \$387 ;
-  reg [3:0] \$388 ;
-  reg [31:0] \$389 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg [63:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg \$393 ;
-  reg [7:0] \$394 ;
+  reg [32:0] \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [3:0] \$393 ;
+  reg [63:0] \$394 ;
   reg [7:0] \$395 ;
-  reg [3:0] \$396 ;
+  reg \$396 ;
+  reg [63:0] \$397 ;
+  reg [15:0] \$398 ;
+  reg [15:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
+  reg \$400 ;
+  reg [3:0] \$401 ;
+  reg [31:0] \$402 ;
+  reg \$403 ;
+  reg [63:0] \$404 ;
+  reg [31:0] \$405 ;
+  reg \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [3:0] \$409 ;
   wire \$41 ;
-  wire [14:0] \$410 ;
-  wire \$42 ;
-  wire [2:0] \$43 ;
-  wire [7:0] \$44 ;
-  wire [6:0] \$442 ;
-  wire [7:0] \$449 ;
+  wire [2:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [31:0] \$44 ;
   wire [31:0] \$45 ;
-  wire [31:0] \$46 ;
+  wire [6:0] \$452 ;
+  wire [7:0] \$459 ;
+  wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire [7:0] \$49 ;
+  wire [7:0] \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [11:0] \$51 ;
+  wire [11:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -7346,8 +7358,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7665$16 ;
-  wire [39:0] \port$7665$16 ;
+  output [39:0] \port$7695$16 ;
+  wire [39:0] \port$7695$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7421,441 +7433,452 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$10  = plen - 3'h5;
   assign \$11  = \$9  ? { 1'h0, hdr[71:56] } : { \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10  };
   assign \$13  = | plen;
-  assign \$410  = k * 4'h8;
-  assign \$14  = ebuf >> \$410 ;
-  assign \$16  = ! hdr[23:16];
-  assign \$17  = add_total > 11'h400;
-  assign \$18  = \$16  | \$17 ;
+  assign \$15  = ! hdr[23:16];
+  assign \$16  = add_total > 11'h400;
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = is_learn ? 4'h2 : 4'h1;
   assign \$19  = is_learn ? 4'h2 : 4'h1;
-  assign \$20  = is_learn ? 4'h2 : 4'h1;
-  assign \$27  = hdr[23:16] == 6'h20;
-  assign \$28  = hdr[23:16] == 6'h21;
-  assign \$29  = hdr[23:16] == 6'h22;
-  assign \$30  = \$28  | \$29 ;
-  assign \$31  = hdr[23:16] == 6'h23;
-  assign \$32  = \$30  | \$31 ;
-  assign \$33  = hdr[23:16] == 6'h30;
-  assign \$34  = hdr[23:16] < 6'h20;
-  assign \$35  = hdr[18:16] < 3'h5;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = ~ loader__ok_read;
-  assign \$38  = too_long | \$37 ;
-  assign \$39  = ! n;
-  assign \$40  = i == n;
-  assign \$41  = \$8 [31:0] == cidx;
-  assign \$42  = cvalid & \$41 ;
-  assign \$43  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$442  = \$43  * 4'h8;
-  assign \$44  = cache >> \$442 ;
-  assign \$48  = i == n;
-  assign \$449  = a[3:0] * 4'h8;
-  assign \$49  = ebuf >> \$449 ;
-  assign \$50  = i == n;
-  assign \$51  = 2'h3 + wp;
-  assign \$52  = ! dispatch_state;
-  assign \$53  = dispatch_state == 1'h1;
-  assign \$54  = dispatch_state == 2'h2;
-  assign \$55  = dispatch_state == 2'h3;
-  assign \$56  = dispatch_state == 3'h4;
-  assign \$57  = dispatch_state == 3'h5;
-  assign \$58  = dispatch_state == 3'h6;
-  assign \$59  = dispatch_state == 3'h7;
-  assign \$60  = dispatch_state == 4'h8;
-  assign \$61  = dispatch_state == 4'h9;
-  assign \$62  = dispatch_state == 4'ha;
-  assign \$63  = dispatch_state == 4'hb;
-  assign \$64  = dispatch_state == 4'hc;
-  assign \$65  = dispatch_state == 4'hd;
-  assign \$66  = dispatch_state == 4'he;
-  assign \$67  = dispatch_state == 4'hf;
-  assign \$68  = dispatch_state == 5'h10;
-  assign \$69  = dispatch_state == 5'h11;
-  assign \$70  = dispatch_state == 5'h12;
-  assign \$71  = dispatch_state == 5'h13;
-  assign \$72  = dispatch_state == 5'h14;
-  assign \$73  = dispatch_state == 5'h15;
-  assign \$74  = dispatch_state == 5'h16;
-  assign \$75  = dispatch_state == 5'h17;
-  assign \$76  = dispatch_state == 5'h18;
-  assign \$77  = dispatch_state == 5'h19;
-  assign \$78  = dispatch_state == 5'h1a;
-  assign \$79  = dispatch_state == 5'h1b;
-  assign \$80  = dispatch_state == 5'h1c;
-  assign \$81  = dispatch_state == 5'h1d;
-  assign \$82  = dispatch_state == 5'h1e;
-  assign \$83  = dispatch_state == 5'h1f;
-  assign \$84  = dispatch_state == 6'h20;
-  assign \$85  = dispatch_state == 6'h21;
-  assign \$86  = dispatch_state == 6'h22;
-  assign \$87  = dispatch_state == 6'h23;
-  assign \$88  = dispatch_state == 6'h24;
-  assign \$89  = dispatch_state == 6'h25;
-  assign \$90  = dispatch_state == 6'h26;
-  assign \$91  = dispatch_state == 6'h27;
-  assign \$92  = dispatch_state == 6'h28;
-  assign \$93  = dispatch_state == 6'h29;
-  assign \$94  = dispatch_state == 6'h2a;
-  assign \$95  = dispatch_state == 6'h2b;
-  assign \$96  = dispatch_state == 6'h2c;
-  assign \$97  = dispatch_state == 6'h2d;
-  assign \$98  = dispatch_state == 6'h2e;
-  assign \$99  = dispatch_state == 6'h2f;
-  assign \$100  = dispatch_state == 6'h30;
-  assign \$101  = dispatch_state == 6'h31;
-  assign \$102  = dispatch_state == 6'h32;
-  assign \$103  = reg_num_classes >= 1'h1;
-  assign \$104  = reg_neurons_per_class >= 1'h1;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = reg_num_neurons <= 11'h400;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = reg_num_classes * reg_neurons_per_class;
-  assign \$109  = \$108  == reg_num_neurons;
-  assign \$110  = \$107  & \$109 ;
-  assign \$111  = hdr[31:16] >= 1'h1;
-  assign \$112  = hdr[47:32] >= 1'h1;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = hdr[127:112] <= 11'h400;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = hdr[31:16] * hdr[47:32];
-  assign \$117  = \$116  == hdr[127:112];
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = hdr[23:16] * reg_neurons_per_class;
-  assign \$120  = reg_num_neurons + \$119 ;
-  assign \$121  = wp + 1'h1;
-  assign \$122  = keep & rep__we;
-  assign \$123  = rep__addr < 4'h8;
+  assign \$26  = hdr[23:16] == 6'h20;
+  assign \$27  = hdr[23:16] == 6'h21;
+  assign \$28  = hdr[23:16] == 6'h22;
+  assign \$29  = \$27  | \$28 ;
+  assign \$30  = hdr[23:16] == 6'h23;
+  assign \$31  = \$29  | \$30 ;
+  assign \$32  = hdr[23:16] == 6'h30;
+  assign \$33  = hdr[23:16] < 6'h20;
+  assign \$34  = hdr[18:16] < 3'h5;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = ~ loader__ok_read;
+  assign \$37  = too_long | \$36 ;
+  assign \$38  = ! n;
+  assign \$39  = i == n;
+  assign \$40  = \$8 [31:0] == cidx;
+  assign \$41  = cvalid & \$40 ;
+  assign \$42  = is_w ? a[2:0] : { 2'h0, a[0] };
+  assign \$452  = \$42  * 4'h8;
+  assign \$43  = cache >> \$452 ;
+  assign \$47  = i == n;
+  assign \$459  = a[3:0] * 4'h8;
+  assign \$48  = ebuf >> \$459 ;
+  assign \$49  = i == n;
+  assign \$50  = 2'h3 + wp;
+  assign \$51  = ! dispatch_state;
+  assign \$52  = dispatch_state == 1'h1;
+  assign \$53  = dispatch_state == 2'h2;
+  assign \$54  = dispatch_state == 2'h3;
+  assign \$55  = dispatch_state == 3'h4;
+  assign \$56  = dispatch_state == 3'h5;
+  assign \$57  = dispatch_state == 3'h6;
+  assign \$58  = dispatch_state == 3'h7;
+  assign \$59  = dispatch_state == 4'h8;
+  assign \$60  = dispatch_state == 4'h9;
+  assign \$61  = dispatch_state == 4'ha;
+  assign \$62  = dispatch_state == 4'hb;
+  assign \$63  = dispatch_state == 4'hc;
+  assign \$64  = dispatch_state == 4'hd;
+  assign \$65  = dispatch_state == 4'he;
+  assign \$66  = dispatch_state == 4'hf;
+  assign \$67  = dispatch_state == 5'h10;
+  assign \$68  = dispatch_state == 5'h11;
+  assign \$69  = dispatch_state == 5'h12;
+  assign \$70  = dispatch_state == 5'h13;
+  assign \$71  = dispatch_state == 5'h14;
+  assign \$72  = dispatch_state == 5'h15;
+  assign \$73  = dispatch_state == 5'h16;
+  assign \$74  = dispatch_state == 5'h17;
+  assign \$75  = dispatch_state == 5'h18;
+  assign \$76  = dispatch_state == 5'h19;
+  assign \$77  = dispatch_state == 5'h1a;
+  assign \$78  = dispatch_state == 5'h1b;
+  assign \$79  = dispatch_state == 5'h1c;
+  assign \$80  = dispatch_state == 5'h1d;
+  assign \$81  = dispatch_state == 5'h1e;
+  assign \$82  = dispatch_state == 5'h1f;
+  assign \$83  = dispatch_state == 6'h20;
+  assign \$84  = dispatch_state == 6'h21;
+  assign \$85  = dispatch_state == 6'h22;
+  assign \$86  = dispatch_state == 6'h23;
+  assign \$87  = dispatch_state == 6'h24;
+  assign \$88  = dispatch_state == 6'h25;
+  assign \$89  = dispatch_state == 6'h26;
+  assign \$90  = dispatch_state == 6'h27;
+  assign \$91  = dispatch_state == 6'h28;
+  assign \$92  = dispatch_state == 6'h29;
+  assign \$93  = dispatch_state == 6'h2a;
+  assign \$94  = dispatch_state == 6'h2b;
+  assign \$95  = dispatch_state == 6'h2c;
+  assign \$96  = dispatch_state == 6'h2d;
+  assign \$97  = dispatch_state == 6'h2e;
+  assign \$98  = dispatch_state == 6'h2f;
+  assign \$99  = dispatch_state == 6'h30;
+  assign \$100  = dispatch_state == 6'h31;
+  assign \$101  = dispatch_state == 6'h32;
+  assign \$102  = reg_num_classes >= 1'h1;
+  assign \$103  = reg_neurons_per_class >= 1'h1;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = reg_num_neurons <= 11'h400;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = reg_num_classes * reg_neurons_per_class;
+  assign \$108  = \$107  == reg_num_neurons;
+  assign \$109  = \$106  & \$108 ;
+  assign \$110  = hdr[31:16] >= 1'h1;
+  assign \$111  = hdr[47:32] >= 1'h1;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = hdr[127:112] <= 11'h400;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = hdr[31:16] * hdr[47:32];
+  assign \$116  = \$115  == hdr[127:112];
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = hdr[23:16] * reg_neurons_per_class;
+  assign \$119  = reg_num_neurons + \$118 ;
+  assign \$120  = wp + 1'h1;
+  assign \$121  = keep & head_en;
+  assign \$122  = keep & put_en;
+  assign \$123  = ! wp;
   assign \$124  = \$122  & \$123 ;
-  assign \$125  = cyc + 1'h1;
-  assign \$126  = a + n;
-  assign \$127  = \$126  > 14'h2000;
-  assign \$128  = a + n;
-  assign \$129  = \$128  > 12'h800;
-  assign \$130  = a + n;
-  assign \$131  = \$130  > 5'h10;
-  assign \$132  = a + n;
-  assign \$133  = reg_num_neurons > 11'h400;
-  assign \$134  = \$133  ? 16'h0400 : reg_num_neurons;
-  assign \$136  = \$132  > \$135 ;
-  assign \$137  = n > 11'h403;
-  assign \$138  = ~ rep__busy;
-  assign \$139  = req__valid & \$138 ;
-  assign \$140  = ~ guard;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = | i;
-  assign \$143  = i == 5'h10;
-  assign \$144  = i + 1'h1;
-  assign \$145  = req__len - 2'h2;
-  assign \$147  = req__status == 3'h5;
-  assign \$148  = | req__status;
-  assign \$149  = hdr[15:8] == 6'h20;
-  assign \$150  = hdr[15:8] == 1'h1;
-  assign \$151  = hdr[15:8] == 6'h22;
-  assign \$152  = hdr[15:8] == 7'h40;
-  assign \$153  = hdr[15:8] == 5'h10;
-  assign \$154  = hdr[15:8] == 5'h11;
-  assign \$155  = hdr[15:8] == 6'h31;
-  assign \$156  = | { \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149  };
-  assign \$157  = ~ \$156 ;
-  assign \$158  = hdr[15:8] == 6'h20;
-  assign \$159  = hdr[15:8] == 1'h1;
-  assign \$160  = hdr[15:8] == 6'h22;
-  assign \$161  = hdr[15:8] == 7'h40;
-  assign \$162  = hdr[15:8] == 5'h10;
-  assign \$163  = hdr[15:8] == 5'h11;
-  assign \$164  = hdr[15:8] == 6'h31;
-  assign \$165  = | { \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
-  assign \$166  = ~ \$165 ;
-  assign \$167  = last_seq == hdr[7:0];
-  assign \$168  = last_valid & \$167 ;
-  assign \$169  = last_cmd == hdr[15:8];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = \$166  & \$170 ;
-  assign \$172  = k + 1'h1;
-  assign \$173  = last_len - 1'h1;
-  assign \$174  = $signed({ 1'h0, k }) == $signed(\$173 );
-  assign \$175  = | plen;
-  assign \$176  = | plen;
-  assign \$177  = | plen;
-  assign \$178  = plen != 4'he;
-  assign \$179  = plen != 1'h1;
-  assign \$180  = ~ geom_ok;
-  assign \$181  = hdr[15:8] == 6'h20;
-  assign \$182  = plen - 1'h1;
-  assign \$183  = plen < 1'h1;
-  assign \$184  = ~ geom_ok;
-  assign \$185  = plen - 1'h1;
-  assign \$186  = hdr[15:8] == 6'h20;
-  assign \$187  = \$186  ? 9'h1ea : 9'h008;
-  assign \$188  = \$185  != \$187 ;
-  assign \$189  = hdr[15:8] == 6'h22;
-  assign \$190  = hdr[15:8] == 6'h21;
-  assign \$191  = plen - 2'h2;
-  assign \$192  = plen < 2'h2;
-  assign \$193  = ~ geom_ok;
-  assign \$194  = plen - 2'h2;
-  assign \$195  = hdr[15:8] == 6'h21;
-  assign \$196  = \$195  ? 9'h1ea : 9'h008;
-  assign \$197  = \$194  != \$196 ;
-  assign \$198  = $signed(hdr[31:16]) < $signed(1'h1);
-  assign \$199  = reg_num_classes > 1'h1;
-  assign \$200  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = \$198  | \$201 ;
-  assign \$203  = hdr[15:8] == 6'h23;
-  assign \$204  = plen - 3'h5;
-  assign \$205  = plen < 3'h5;
-  assign \$206  = plen != 3'h7;
-  assign \$207  = k + 1'h1;
-  assign \$208  = n - 1'h1;
-  assign \$209  = k == \$208 ;
-  assign \$210  = reg_num_neurons > 11'h400;
-  assign \$211  = \$210  ? 16'h0400 : reg_num_neurons;
-  assign \$213  = k + 1'h1;
-  assign \$214  = k == 10'h3ff;
-  assign \$215  = k + 1'h1;
-  assign \$216  = k == 10'h3ff;
-  assign \$217  = ~ set_learning_ok;
-  assign \$218  = k + 1'h1;
-  assign \$219  = k == 3'h7;
-  assign \$220  = ! hdr[23:16];
-  assign \$221  = add_total > 11'h400;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = reg_num_classes + hdr[23:16];
-  assign \$224  = reg_num_classes + hdr[23:16];
-  assign \$225  = i + 1'h1;
+  assign \$125  = keep & put_en;
+  assign \$126  = wp == 1'h1;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = keep & put_en;
+  assign \$129  = wp == 2'h2;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = keep & put_en;
+  assign \$132  = wp == 2'h3;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = keep & put_en;
+  assign \$135  = wp == 3'h4;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = cyc + 1'h1;
+  assign \$138  = a + n;
+  assign \$139  = \$138  > 14'h2000;
+  assign \$140  = a + n;
+  assign \$141  = \$140  > 12'h800;
+  assign \$142  = a + n;
+  assign \$143  = \$142  > 5'h10;
+  assign \$144  = a + n;
+  assign \$145  = reg_num_neurons > 11'h400;
+  assign \$146  = \$145  ? 16'h0400 : reg_num_neurons;
+  assign \$148  = \$144  > \$147 ;
+  assign \$149  = n > 11'h403;
+  assign \$150  = ~ rep__busy;
+  assign \$151  = req__valid & \$150 ;
+  assign \$152  = ~ guard;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = | i;
+  assign \$155  = i == 5'h10;
+  assign \$156  = i + 1'h1;
+  assign \$157  = req__len - 2'h2;
+  assign \$159  = req__status == 3'h5;
+  assign \$160  = | req__status;
+  assign \$161  = hdr[15:8] == 6'h20;
+  assign \$162  = hdr[15:8] == 1'h1;
+  assign \$163  = hdr[15:8] == 6'h22;
+  assign \$164  = hdr[15:8] == 7'h40;
+  assign \$165  = hdr[15:8] == 5'h10;
+  assign \$166  = hdr[15:8] == 5'h11;
+  assign \$167  = hdr[15:8] == 6'h31;
+  assign \$168  = | { \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161  };
+  assign \$169  = ~ \$168 ;
+  assign \$170  = hdr[15:8] == 6'h20;
+  assign \$171  = hdr[15:8] == 1'h1;
+  assign \$172  = hdr[15:8] == 6'h22;
+  assign \$173  = hdr[15:8] == 7'h40;
+  assign \$174  = hdr[15:8] == 5'h10;
+  assign \$175  = hdr[15:8] == 5'h11;
+  assign \$176  = hdr[15:8] == 6'h31;
+  assign \$177  = | { \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170  };
+  assign \$178  = ~ \$177 ;
+  assign \$179  = last_seq == hdr[7:0];
+  assign \$180  = last_valid & \$179 ;
+  assign \$181  = last_cmd == hdr[15:8];
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = \$178  & \$182 ;
+  assign \$184  = k + 1'h1;
+  assign \$185  = last_len - 1'h1;
+  assign \$186  = $signed({ 1'h0, k }) == $signed(\$185 );
+  assign \$187  = | plen;
+  assign \$188  = | plen;
+  assign \$189  = | plen;
+  assign \$190  = plen != 4'he;
+  assign \$191  = plen != 1'h1;
+  assign \$192  = ~ geom_ok;
+  assign \$193  = hdr[15:8] == 6'h20;
+  assign \$194  = plen - 1'h1;
+  assign \$195  = plen < 1'h1;
+  assign \$196  = ~ geom_ok;
+  assign \$197  = plen - 1'h1;
+  assign \$198  = hdr[15:8] == 6'h20;
+  assign \$199  = \$198  ? 9'h1ea : 9'h008;
+  assign \$200  = \$197  != \$199 ;
+  assign \$201  = hdr[15:8] == 6'h22;
+  assign \$202  = hdr[15:8] == 6'h21;
+  assign \$203  = plen - 2'h2;
+  assign \$204  = plen < 2'h2;
+  assign \$205  = ~ geom_ok;
+  assign \$206  = plen - 2'h2;
+  assign \$207  = hdr[15:8] == 6'h21;
+  assign \$208  = \$207  ? 9'h1ea : 9'h008;
+  assign \$209  = \$206  != \$208 ;
+  assign \$210  = $signed(hdr[31:16]) < $signed(1'h1);
+  assign \$211  = reg_num_classes > 1'h1;
+  assign \$212  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$210  | \$213 ;
+  assign \$215  = hdr[15:8] == 6'h23;
+  assign \$216  = plen - 3'h5;
+  assign \$217  = plen < 3'h5;
+  assign \$218  = plen != 3'h7;
+  assign \$219  = k + 1'h1;
+  assign \$221  = n - 1'h1;
+  assign \$222  = k == \$221 ;
+  assign \$223  = reg_num_neurons > 11'h400;
+  assign \$224  = \$223  ? 16'h0400 : reg_num_neurons;
   assign \$226  = k + 1'h1;
-  assign \$227  = k == 3'h7;
-  assign \$228  = wk + 1'h1;
-  assign \$229  = ! wk;
-  assign \$230  = i + 1'h1;
-  assign \$231  = pc + 1'h1;
-  assign \$232  = ! pc;
-  assign \$233  = i == n;
-  assign \$234  = wk + 1'h1;
-  assign \$235  = ! wk;
-  assign \$236  = | fc_rsp__payload[115:109];
-  assign \$237  = cyc + 1'h1;
-  assign \$238  = cyc + 1'h1;
-  assign \$239  = ~ is_learn;
-  assign \$240  = \$239  & hdr[16];
-  assign \$241  = reg_num_neurons > 11'h400;
-  assign \$242  = \$241  ? 16'h0400 : reg_num_neurons;
-  assign \$243  = \$242  <= 9'h1ff;
-  assign \$244  = \$240  & \$243 ;
-  assign \$245  = ok_wait + 1'h1;
-  assign \$246  = ! ok_wait;
-  assign \$247  = ok_wait + 1'h1;
-  assign \$248  = ! ok_wait;
-  assign \$249  = hdr[23:16] == 6'h20;
-  assign \$250  = hdr[23:16] == 6'h21;
-  assign \$251  = hdr[23:16] == 6'h22;
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = hdr[23:16] == 6'h30;
-  assign \$254  = hdr[23:16] < 6'h20;
-  assign \$255  = hdr[18:16] < 3'h5;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = hdr[23:16] == 6'h21;
-  assign \$258  = \$257  ? 4'h6 : 4'h8;
-  assign \$259  = hdr[23:16] == 6'h21;
-  assign \$260  = \$259  ? 4'h5 : 4'h7;
-  assign \$261  = i == n;
-  assign \$262  = \$8 [31:0] == cidx;
-  assign \$263  = cvalid & \$262 ;
-  assign \$264  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$265  = i + 1'h1;
-  assign \$266  = a + 1'h1;
-  assign \$267  = i == n;
-  assign \$268  = i + 1'h1;
-  assign \$269  = a + 1'h1;
-  assign \$270  = ebuf[127:112] > 7'h40;
-  assign \$271  = i == n;
-  assign \$272  = ! n;
-  assign \$273  = i + 1'h1;
-  assign \$274  = hdr[20:19] < 2'h2;
-  assign \$275  = hdr[20:19] == 2'h3;
-  assign \$277  = $signed(\$276 ) > $signed(req__data);
-  assign \$279  = $signed(\$278 ) < $signed(req__data);
-  assign \$280  = \$277  | \$279 ;
-  assign \$281  = i[1:0] == 2'h3;
-  assign \$282  = { req__data, s_acc[31:8] } >= 21'h100000;
-  assign \$284  = ~ \$283 ;
-  assign \$286  = \$285  - 1'h1;
-  assign \$287  = { 1'h0, req__data, s_acc[31:8] } & { \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286  };
-  assign \$288  = | \$287 ;
-  assign \$290  = \$289  > { req__data, s_acc[31:8] };
-  assign \$291  = \$288  | \$290 ;
-  assign \$292  = \$284  & \$291 ;
-  assign \$293  = \$282  | \$292 ;
-  assign \$294  = i == n;
-  assign \$295  = i + 1'h1;
-  assign \$296  = ~ loader__busy;
-  assign \$297  = hdr[23:16] == 6'h20;
-  assign \$298  = hdr[23:16] == 6'h21;
-  assign \$299  = hdr[23:16] == 6'h22;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = hdr[23:16] == 6'h23;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = hdr[23:16] == 6'h30;
-  assign \$304  = hdr[23:16] < 6'h20;
-  assign \$305  = hdr[18:16] < 3'h5;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = too_long | end_over_w;
-  assign \$308  = hdr[23:16] == 6'h21;
-  assign \$309  = hdr[23:16] == 6'h22;
-  assign \$310  = \$309  ? 4'h8 : 4'h9;
-  assign \$311  = \$308  ? 4'h6 : \$310 ;
-  assign \$312  = hdr[23:16] == 6'h23;
-  assign \$313  = \$312  ? end_over_pot : end_over_2n;
-  assign \$314  = too_long | \$313 ;
-  assign \$315  = too_long | end_over_regs;
-  assign \$316  = ~ loader__ok_read;
-  assign \$317  = too_long | \$316 ;
-  assign \$318  = ! n;
-  assign \$319  = i == n;
-  assign \$320  = \$8 [31:0] == cidx;
-  assign \$321  = cvalid & \$320 ;
-  assign \$322  = i + 1'h1;
-  assign \$323  = a + 1'h1;
-  assign \$324  = i == n;
-  assign \$325  = i + 1'h1;
-  assign \$326  = a + 1'h1;
-  assign \$327  = i == n;
-  assign \$328  = i + 1'h1;
-  assign \$329  = 2'h3 + wp;
+  assign \$227  = k == 10'h3ff;
+  assign \$228  = k + 1'h1;
+  assign \$229  = k == 10'h3ff;
+  assign \$230  = ~ set_learning_ok;
+  assign \$231  = k + 1'h1;
+  assign \$232  = k == 3'h7;
+  assign \$233  = ! hdr[23:16];
+  assign \$234  = add_total > 11'h400;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = reg_num_classes + hdr[23:16];
+  assign \$237  = reg_num_classes + hdr[23:16];
+  assign \$238  = i + 1'h1;
+  assign \$239  = k + 1'h1;
+  assign \$240  = k == 3'h7;
+  assign \$241  = wk + 1'h1;
+  assign \$242  = ! wk;
+  assign \$243  = i + 1'h1;
+  assign \$244  = pc + 1'h1;
+  assign \$245  = ! pc;
+  assign \$246  = i == n;
+  assign \$247  = wk + 1'h1;
+  assign \$248  = ! wk;
+  assign \$249  = | fc_rsp__payload[115:109];
+  assign \$250  = cyc + 1'h1;
+  assign \$251  = cyc + 1'h1;
+  assign \$252  = ~ is_learn;
+  assign \$253  = \$252  & hdr[16];
+  assign \$254  = reg_num_neurons > 11'h400;
+  assign \$255  = \$254  ? 16'h0400 : reg_num_neurons;
+  assign \$256  = \$255  <= 9'h1ff;
+  assign \$257  = \$253  & \$256 ;
+  assign \$258  = ok_wait + 1'h1;
+  assign \$259  = ! ok_wait;
+  assign \$260  = ok_wait + 1'h1;
+  assign \$261  = ! ok_wait;
+  assign \$262  = hdr[23:16] == 6'h20;
+  assign \$263  = hdr[23:16] == 6'h21;
+  assign \$264  = hdr[23:16] == 6'h22;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = hdr[23:16] == 6'h30;
+  assign \$267  = hdr[23:16] < 6'h20;
+  assign \$268  = hdr[18:16] < 3'h5;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = hdr[23:16] == 6'h21;
+  assign \$271  = \$270  ? 4'h6 : 4'h8;
+  assign \$272  = hdr[23:16] == 6'h21;
+  assign \$273  = \$272  ? 4'h5 : 4'h7;
+  assign \$274  = i == n;
+  assign \$275  = \$8 [31:0] == cidx;
+  assign \$276  = cvalid & \$275 ;
+  assign \$277  = is_w ? a[2:0] : { 2'h0, a[0] };
+  assign \$278  = i + 1'h1;
+  assign \$279  = a + 1'h1;
+  assign \$280  = i == n;
+  assign \$281  = i + 1'h1;
+  assign \$282  = a + 1'h1;
+  assign \$283  = ebuf[127:112] > 7'h40;
+  assign \$284  = i == n;
+  assign \$285  = ! n;
+  assign \$286  = i + 1'h1;
+  assign \$287  = hdr[20:19] < 2'h2;
+  assign \$288  = hdr[20:19] == 2'h3;
+  assign \$290  = $signed(\$289 ) > $signed(req__data);
+  assign \$292  = $signed(\$291 ) < $signed(req__data);
+  assign \$293  = \$290  | \$292 ;
+  assign \$294  = i[1:0] == 2'h3;
+  assign \$295  = { req__data, s_acc[31:8] } >= 21'h100000;
+  assign \$297  = ~ \$296 ;
+  assign \$299  = \$298  - 1'h1;
+  assign \$300  = { 1'h0, req__data, s_acc[31:8] } & { \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299 [5], \$299  };
+  assign \$301  = | \$300 ;
+  assign \$303  = \$302  > { req__data, s_acc[31:8] };
+  assign \$304  = \$301  | \$303 ;
+  assign \$305  = \$297  & \$304 ;
+  assign \$306  = \$295  | \$305 ;
+  assign \$307  = i == n;
+  assign \$308  = i + 1'h1;
+  assign \$309  = ~ loader__busy;
+  assign \$310  = hdr[23:16] == 6'h20;
+  assign \$311  = hdr[23:16] == 6'h21;
+  assign \$312  = hdr[23:16] == 6'h22;
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = hdr[23:16] == 6'h23;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = hdr[23:16] == 6'h30;
+  assign \$317  = hdr[23:16] < 6'h20;
+  assign \$318  = hdr[18:16] < 3'h5;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = too_long | end_over_w;
+  assign \$321  = hdr[23:16] == 6'h21;
+  assign \$322  = hdr[23:16] == 6'h22;
+  assign \$323  = \$322  ? 4'h8 : 4'h9;
+  assign \$324  = \$321  ? 4'h6 : \$323 ;
+  assign \$325  = hdr[23:16] == 6'h23;
+  assign \$326  = \$325  ? end_over_pot : end_over_2n;
+  assign \$327  = too_long | \$326 ;
+  assign \$328  = too_long | end_over_regs;
+  assign \$329  = ~ loader__ok_read;
+  assign \$330  = too_long | \$329 ;
+  assign \$331  = ! n;
+  assign \$332  = i == n;
+  assign \$333  = \$8 [31:0] == cidx;
+  assign \$334  = cvalid & \$333 ;
+  assign \$335  = i + 1'h1;
+  assign \$336  = a + 1'h1;
+  assign \$337  = i == n;
+  assign \$338  = i + 1'h1;
+  assign \$339  = a + 1'h1;
+  assign \$340  = i == n;
+  assign \$341  = i + 1'h1;
+  assign \$342  = 2'h3 + wp;
   always @(posedge clk)
-    geom_ok <= \$330 ;
+    geom_ok <= \$343 ;
   always @(posedge clk)
-    set_learning_ok <= \$331 ;
+    set_learning_ok <= \$344 ;
   always @(posedge clk)
-    add_total <= \$332 ;
+    add_total <= \$345 ;
   always @(posedge clk)
-    wp <= \$333 ;
+    wp <= \$346 ;
   always @(posedge clk)
-    stored0 <= \$334 ;
+    stored0 <= \$347 ;
   always @(posedge clk)
-    stored1 <= \$335 ;
+    stored1 <= \$348 ;
   always @(posedge clk)
-    stored2 <= \$336 ;
+    stored2 <= \$349 ;
   always @(posedge clk)
-    stored3 <= \$337 ;
+    stored3 <= \$350 ;
   always @(posedge clk)
-    stored4 <= \$338 ;
+    stored4 <= \$351 ;
   always @(posedge clk)
-    stored5 <= \$339 ;
+    stored5 <= \$352 ;
   always @(posedge clk)
-    stored6 <= \$340 ;
+    stored6 <= \$353 ;
   always @(posedge clk)
-    stored7 <= \$341 ;
+    stored7 <= \$354 ;
   always @(posedge clk)
-    cyc <= \$342 ;
+    cyc <= \$355 ;
   always @(posedge clk)
-    end_over_w <= \$343 ;
+    end_over_w <= \$356 ;
   always @(posedge clk)
-    end_over_2n <= \$344 ;
+    end_over_2n <= \$357 ;
   always @(posedge clk)
-    end_over_regs <= \$345 ;
+    end_over_regs <= \$358 ;
   always @(posedge clk)
-    end_over_pot <= \$346 ;
+    end_over_pot <= \$359 ;
   always @(posedge clk)
-    too_long <= \$347 ;
+    too_long <= \$360 ;
   always @(posedge clk)
-    guard <= \$348 ;
+    guard <= \$361 ;
   always @(posedge clk)
-    i <= \$349 ;
+    i <= \$362 ;
   always @(posedge clk)
-    base <= \$350 ;
+    base <= \$363 ;
   always @(posedge clk)
-    status <= \$351 ;
+    status <= \$364 ;
   always @(posedge clk)
-    keep <= \$352 ;
+    keep <= \$365 ;
   always @(posedge clk)
-    cvalid <= \$353 ;
+    cvalid <= \$366 ;
   always @(posedge clk)
-    k <= \$354 ;
+    k <= \$367 ;
   always @(posedge clk)
-    dispatch_state <= \$355 ;
+    dispatch_state <= \$368 ;
   always @(posedge clk)
-    hdr <= \$356 ;
+    hdr <= \$369 ;
   always @(posedge clk)
-    plen <= \$357 ;
+    plen <= \$370 ;
   always @(posedge clk)
-    rep_seq <= \$358 ;
+    rep_seq <= \$371 ;
   always @(posedge clk)
-    rep_cmd <= \$359 ;
+    rep_cmd <= \$372 ;
   always @(posedge clk)
-    ebuf <= \$360 ;
+    ebuf <= \$373 ;
   always @(posedge clk)
-    n <= \$361 ;
+    n <= \$374 ;
   always @(posedge clk)
-    after_emit_pots <= \$362 ;
+    after_emit_pots <= \$375 ;
   always @(posedge clk)
-    reg_num_neurons <= \$363 ;
+    reg_num_neurons <= \$376 ;
   always @(posedge clk)
-    reg_num_classes <= \$364 ;
+    reg_num_classes <= \$377 ;
   always @(posedge clk)
-    reg_neurons_per_class <= \$365 ;
+    reg_neurons_per_class <= \$378 ;
   always @(posedge clk)
-    reg_thswap_init <= \$366 ;
+    reg_thswap_init <= \$379 ;
   always @(posedge clk)
-    reg_decay <= \$367 ;
+    reg_decay <= \$380 ;
   always @(posedge clk)
-    reg_thswap_min <= \$368 ;
+    reg_thswap_min <= \$381 ;
   always @(posedge clk)
-    reg_thl_cap <= \$369 ;
+    reg_thl_cap <= \$382 ;
   always @(posedge clk)
-    reg_offset <= \$370 ;
+    reg_offset <= \$383 ;
   always @(posedge clk)
-    infer_cycles <= \$371 ;
+    infer_cycles <= \$384 ;
   always @(posedge clk)
-    learn_cycles <= \$372 ;
+    learn_cycles <= \$385 ;
   always @(posedge clk)
-    is_learn <= \$373 ;
+    is_learn <= \$386 ;
   always @(posedge clk)
-    from_frame <= \$374 ;
+    from_frame <= \$387 ;
   always @(posedge clk)
-    counting <= \$375 ;
+    counting <= \$388 ;
   always @(posedge clk)
-    wk <= \$376 ;
+    wk <= \$389 ;
   always @(posedge clk)
-    a <= \$377 ;
+    a <= \$390 ;
   always @(posedge clk)
-    ok_wait <= \$378 ;
+    ok_wait <= \$391 ;
   always @(posedge clk)
-    is_w <= \$379 ;
+    is_w <= \$392 ;
   always @(posedge clk)
-    fc_rd_op <= \$380 ;
+    fc_rd_op <= \$393 ;
   always @(posedge clk)
-    word <= \$381 ;
+    word <= \$394 ;
   always @(posedge clk)
-    pix <= \$382 ;
+    pix <= \$395 ;
   always @(posedge clk)
-    pc <= \$383 ;
+    pc <= \$396 ;
   always @(posedge clk)
-    spk <= \$384 ;
+    spk <= \$397 ;
   always @(posedge clk)
-    res_cls <= \$385 ;
+    res_cls <= \$398 ;
   always @(posedge clk)
-    res_neuron <= \$386 ;
+    res_neuron <= \$399 ;
   always @(posedge clk)
-    res_learned <= \$387 ;
+    res_learned <= \$400 ;
   always @(posedge clk)
-    fc_wr_op <= \$388 ;
+    fc_wr_op <= \$401 ;
   always @(posedge clk)
-    s_acc <= \$389 ;
+    s_acc <= \$402 ;
   always @(posedge clk)
-    bad <= \$390 ;
+    bad <= \$403 ;
   always @(posedge clk)
-    cache <= \$391 ;
+    cache <= \$404 ;
   always @(posedge clk)
-    cidx <= \$392 ;
+    cidx <= \$405 ;
   always @(posedge clk)
-    last_valid <= \$393 ;
+    last_valid <= \$406 ;
   always @(posedge clk)
-    last_seq <= \$394 ;
+    last_seq <= \$407 ;
   always @(posedge clk)
-    last_cmd <= \$395 ;
+    last_cmd <= \$408 ;
   always @(posedge clk)
-    last_len <= \$396 ;
+    last_len <= \$409 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$12  = 8'h00;
@@ -7883,101 +7906,101 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
     (* full_case = 32'd1 *)
     casez (k[2:0])
       3'h0:
-          \$15  = reg_num_neurons;
+          \$14  = reg_num_neurons;
       3'h1:
-          \$15  = reg_num_classes;
+          \$14  = reg_num_classes;
       3'h2:
-          \$15  = reg_neurons_per_class;
+          \$14  = reg_neurons_per_class;
       3'h3:
-          \$15  = reg_thswap_init;
+          \$14  = reg_thswap_init;
       3'h4:
-          \$15  = reg_decay;
+          \$14  = reg_decay;
       3'h5:
-          \$15  = reg_thswap_min;
+          \$14  = reg_thswap_min;
       3'h6:
-          \$15  = reg_thl_cap;
+          \$14  = reg_thl_cap;
       3'h7:
-          \$15  = reg_offset;
+          \$14  = reg_offset;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$276  = 9'h000;
+    \$289  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$276  = 9'h180;
+          \$289  = 9'h180;
       3'h1:
-          \$276  = 9'h1f9;
+          \$289  = 9'h1f9;
       3'h2:
-          \$276  = 9'h1f9;
+          \$289  = 9'h1f9;
       3'h3:
-          \$276  = 9'h1f9;
+          \$289  = 9'h1f9;
       3'h4:
-          \$276  = 9'h1f9;
+          \$289  = 9'h1f9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = 9'h000;
+    \$291  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$278  = 9'h07f;
+          \$291  = 9'h07f;
       3'h1:
-          \$278  = 9'h007;
+          \$291  = 9'h007;
       3'h2:
-          \$278  = 9'h007;
+          \$291  = 9'h007;
       3'h3:
-          \$278  = 9'h007;
+          \$291  = 9'h007;
       3'h4:
-          \$278  = 9'h007;
+          \$291  = 9'h007;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$283  = 1'h0;
+    \$296  = 1'h0;
     casez (hdr[18:16])
       3'h0:
-          \$283  = 1'h0;
+          \$296  = 1'h0;
       3'h1:
-          \$283  = 1'h0;
+          \$296  = 1'h0;
       3'h2:
-          \$283  = 1'h0;
+          \$296  = 1'h0;
       3'h3:
-          \$283  = 1'h0;
+          \$296  = 1'h0;
       3'h4:
-          \$283  = 1'h1;
+          \$296  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$285  = 5'h00;
+    \$298  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$285  = 5'h01;
+          \$298  = 5'h01;
       3'h1:
-          \$285  = 5'h01;
+          \$298  = 5'h01;
       3'h2:
-          \$285  = 5'h01;
+          \$298  = 5'h01;
       3'h3:
-          \$285  = 5'h01;
+          \$298  = 5'h01;
       3'h4:
-          \$285  = 5'h01;
+          \$298  = 5'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$289  = 5'h00;
+    \$302  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$289  = 5'h01;
+          \$302  = 5'h01;
       3'h1:
-          \$289  = 5'h01;
+          \$302  = 5'h01;
       3'h2:
-          \$289  = 5'h01;
+          \$302  = 5'h01;
       3'h3:
-          \$289  = 5'h01;
+          \$302  = 5'h01;
       3'h4:
-          \$289  = 5'h01;
+          \$302  = 5'h01;
     endcase
   end
   always @* begin
@@ -8127,7 +8150,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h31:
           /* empty */;
       6'h32:
-          rep__len = \$51 [10:0];
+          rep__len = \$50 [10:0];
     endcase
   end
   always @* begin
@@ -8464,8 +8487,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$40 ) begin
-          end else if (\$42 ) begin
+          if (\$39 ) begin
+          end else if (\$41 ) begin
             put_en = 1'h1;
           end
       6'h2e:
@@ -8474,13 +8497,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$48 ) begin
+          if (\$47 ) begin
           end else begin
             put_en = 1'h1;
           end
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$50 ) begin
+          if (\$49 ) begin
           end else begin
             if (loader__rdata__valid) begin
               put_en = 1'h1;
@@ -8505,7 +8528,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h05:
           /* empty */;
       6'h07:
-          put_data = \$14 ;
+          put_data = ebuf[7:0];
       6'h08:
           /* empty */;
       6'h10:
@@ -8577,9 +8600,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$40 ) begin
-          end else if (\$42 ) begin
-            put_data = \$44 ;
+          if (\$39 ) begin
+          end else if (\$41 ) begin
+            put_data = \$43 ;
           end
       6'h2e:
           /* empty */;
@@ -8587,13 +8610,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$48 ) begin
+          if (\$47 ) begin
           end else begin
-            put_data = \$49 ;
+            put_data = \$48 ;
           end
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$50 ) begin
+          if (\$49 ) begin
           end else begin
             if (loader__rdata__valid) begin
               put_data = loader__rdata__payload;
@@ -8629,7 +8652,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           fc_cmd__valid = 1'h1;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$18 ) begin
+          if (\$17 ) begin
           end else begin
             fc_cmd__valid = 1'h1;
           end
@@ -8735,11 +8758,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
         begin
           fc_cmd__payload[3:0] = 4'ha;
           fc_cmd__payload[14:4] = k;
-          fc_cmd__payload[91:28] = { 48'h000000000000, \$15  };
+          fc_cmd__payload[91:28] = { 48'h000000000000, \$14  };
         end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$18 ) begin
+          if (\$17 ) begin
           end else begin
             fc_cmd__payload[3:0] = 4'hc;
             fc_cmd__payload[91:28] = { 56'h00000000000000, hdr[23:16] };
@@ -8750,7 +8773,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h13:
         begin
-          fc_cmd__payload[3:0] = \$19 ;
+          fc_cmd__payload[3:0] = \$18 ;
           fc_cmd__payload[27:16] = hdr[27:16];
           fc_cmd__payload[91:28] = word;
         end
@@ -8764,7 +8787,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h18:
         begin
-          fc_cmd__payload[3:0] = \$20 ;
+          fc_cmd__payload[3:0] = \$19 ;
           fc_cmd__payload[27:16] = hdr[27:16];
           fc_cmd__payload[91:28] = spk;
         end
@@ -8792,15 +8815,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h21:
         begin
           fc_cmd__payload[3:0] = fc_wr_op;
-          fc_cmd__payload[14:4] = \$22 [10:0];
-          fc_cmd__payload[15] = \$23 ;
+          fc_cmd__payload[14:4] = \$21 [10:0];
+          fc_cmd__payload[15] = \$22 ;
           fc_cmd__payload[91:28] = cache;
         end
       6'h23:
         begin
           fc_cmd__payload[3:0] = fc_rd_op;
-          fc_cmd__payload[14:4] = \$25 [10:0];
-          fc_cmd__payload[15] = \$26 ;
+          fc_cmd__payload[14:4] = \$24 [10:0];
+          fc_cmd__payload[15] = \$25 ;
           fc_cmd__payload[91:28] = 64'h0000000000000000;
         end
       6'h24:
@@ -8830,8 +8853,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h2e:
         begin
           fc_cmd__payload[3:0] = fc_rd_op;
-          fc_cmd__payload[14:4] = \$46 [10:0];
-          fc_cmd__payload[15] = \$47 ;
+          fc_cmd__payload[14:4] = \$45 [10:0];
+          fc_cmd__payload[15] = \$46 ;
           fc_cmd__payload[91:28] = 64'h0000000000000000;
         end
     endcase
@@ -9401,13 +9424,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$27 ) begin
+          if (\$26 ) begin
+          end else if (\$31 ) begin
           end else if (\$32 ) begin
-          end else if (\$33 ) begin
-          end else if (\$36 ) begin
+          end else if (\$35 ) begin
             (* full_case = 32'd1 *)
-            if (\$38 ) begin
-            end else if (\$39 ) begin
+            if (\$37 ) begin
+            end else if (\$38 ) begin
             end else begin
               loader__read = 1'h1;
             end
@@ -9512,7 +9535,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$50 ) begin
+          if (\$49 ) begin
           end else begin
             loader__rdata__ready = 1'h1;
           end
@@ -9838,789 +9861,737 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$330  = \$110 ;
-    if (rst) begin
-      \$330  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$331  = \$118 ;
-    if (rst) begin
-      \$331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = { 7'h00, \$120  };
-    if (rst) begin
-      \$332  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = wp;
-    if (put_en) begin
-      \$333  = \$121 [10:0];
-    end
-    casez (dispatch_state)
-      6'h00:
-          \$333  = 11'h000;
-    endcase
-    if (rst) begin
-      \$333  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = stored0;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            \$334  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$334  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = stored1;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            \$335  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = stored2;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            \$336  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$336  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = stored3;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            /* empty */;
-        11'h003:
-            \$337  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = stored4;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            /* empty */;
-        11'h003:
-            /* empty */;
-        11'h004:
-            \$338  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$338  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = stored5;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            /* empty */;
-        11'h003:
-            /* empty */;
-        11'h004:
-            /* empty */;
-        11'h005:
-            \$339  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = stored6;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            /* empty */;
-        11'h003:
-            /* empty */;
-        11'h004:
-            /* empty */;
-        11'h005:
-            /* empty */;
-        11'h006:
-            \$340  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$340  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = stored7;
-    if (\$124 ) begin
-      casez (rep__addr)
-        11'h000:
-            /* empty */;
-        11'h001:
-            /* empty */;
-        11'h002:
-            /* empty */;
-        11'h003:
-            /* empty */;
-        11'h004:
-            /* empty */;
-        11'h005:
-            /* empty */;
-        11'h006:
-            /* empty */;
-        11'h007:
-            \$341  = rep__data;
-      endcase
-    end
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = cyc;
-    if (counting) begin
-      \$342  = \$125 [31:0];
-    end
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                /* empty */;
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$183 ) begin
-                end else if (\$184 ) begin
-                end else if (\$188 ) begin
-                end else begin
-                  \$342  = 32'd0;
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                end else if (\$193 ) begin
-                end else if (\$197 ) begin
-                end else if (\$202 ) begin
-                end else begin
-                  \$342  = 32'd0;
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$342  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = \$127 ;
+    \$343  = \$109 ;
     if (rst) begin
       \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = \$129 ;
+    \$344  = \$117 ;
     if (rst) begin
       \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = \$131 ;
+    \$345  = { 7'h00, \$119  };
     if (rst) begin
-      \$345  = 1'h0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = \$136 ;
-    if (rst) begin
-      \$346  = 1'h0;
+    \$346  = wp;
+    if (put_en) begin
+      \$346  = \$120 [10:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = \$137 ;
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = 1'h0;
     casez (dispatch_state)
       6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          \$348  = 1'h1;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h03:
-          /* empty */;
-      6'h30:
-          /* empty */;
-      6'h31:
-          /* empty */;
-      6'h32:
-          \$348  = 1'h1;
+          \$346  = 11'h000;
     endcase
     if (rst) begin
-      \$348  = 1'h0;
+      \$346  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = i;
-    casez (dispatch_state)
-      6'h00:
-          \$349  = 11'h000;
-      6'h01:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-            \$349  = 11'h000;
-          end else begin
-            \$349  = \$144 [10:0];
-          end
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          if (\$209 ) begin
-            if (after_emit_pots) begin
-              \$349  = 11'h000;
-            end
-          end
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          \$349  = \$225 [10:0];
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          \$349  = \$230 [10:0];
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          \$349  = \$265 [10:0];
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          \$349  = \$268 [10:0];
-      6'h25:
-          /* empty */;
-      6'h20:
-          if (\$271 ) begin
-            \$349  = 11'h000;
-          end
-      6'h28:
-          \$349  = \$273 [10:0];
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          if (loader__wdata__ready) begin
-            \$349  = \$295 [10:0];
-          end
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          if (\$319 ) begin
-          end else if (\$321 ) begin
-            \$349  = \$322 [10:0];
-          end
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h2c:
-          (* full_case = 32'd1 *)
-          if (\$324 ) begin
-          end else begin
-            \$349  = \$325 [10:0];
-          end
-      6'h2d:
-          (* full_case = 32'd1 *)
-          if (\$327 ) begin
-          end else begin
-            if (loader__rdata__valid) begin
-              \$349  = \$328 [10:0];
-            end
-          end
-    endcase
+    \$347  = stored0;
+    if (\$121 ) begin
+      casez (head_addr)
+        2'h0:
+            \$347  = head_data;
+      endcase
+    end
     if (rst) begin
-      \$349  = 11'h000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = base;
-    casez (dispatch_state)
-      6'h00:
-          \$350  = 11'h000;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                /* empty */;
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                \$350  = 11'h003;
-            8'h23, 8'h21:
-                \$350  = 11'h004;
-            8'h10:
-                \$350  = 11'h007;
-          endcase
-    endcase
+    \$348  = stored1;
+    if (\$121 ) begin
+      casez (head_addr)
+        2'h0:
+            /* empty */;
+        2'h1:
+            \$348  = head_data;
+      endcase
+    end
     if (rst) begin
-      \$350  = 11'h000;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = status;
-    casez (dispatch_state)
-      6'h00:
-          \$351  = 8'h00;
-      6'h01:
-          /* empty */;
-      6'h02:
-          if (\$147 ) begin
-            \$351  = 8'h05;
-          end else if (\$148 ) begin
-            \$351  = 8'h01;
-          end
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                if (\$175 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h40:
-                if (\$176 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h02:
-                if (\$177 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h31:
-                if (\$178 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h30:
-                if (\$179 ) begin
-                  \$351  = 8'h03;
-                end else if (\$180 ) begin
-                  \$351  = 8'h06;
-                end
-            8'h22, 8'h20:
-                if (\$183 ) begin
-                  \$351  = 8'h03;
-                end else if (\$184 ) begin
-                  \$351  = 8'h06;
-                end else if (\$188 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h23, 8'h21:
-                if (\$192 ) begin
-                  \$351  = 8'h03;
-                end else if (\$193 ) begin
-                  \$351  = 8'h06;
-                end else if (\$197 ) begin
-                  \$351  = 8'h03;
-                end else if (\$202 ) begin
-                  \$351  = 8'h04;
-                end
-            8'h10:
-                if (\$205 ) begin
-                  \$351  = 8'h03;
-                end
-            8'h11:
-                if (\$206 ) begin
-                  \$351  = 8'h03;
-                end
-            default:
-                \$351  = 8'h02;
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          if (\$217 ) begin
-            \$351  = 8'h04;
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          if (\$222 ) begin
-            \$351  = 8'h04;
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$249 ) begin
-            if (end_over_w) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$252 ) begin
-            if (end_over_2n) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$253 ) begin
-            if (end_over_regs) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$256 ) begin
-            (* full_case = 32'd1 *)
-            if (loader__ok) begin
-            end else begin
-              \$351  = 8'h04;
-            end
-          end else begin
-            \$351  = 8'h04;
-          end
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          if (\$270 ) begin
-            \$351  = 8'h04;
-          end
-      6'h20:
-          if (\$271 ) begin
-            if (bad) begin
-              \$351  = 8'h04;
-            end
-          end
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$297 ) begin
-            if (\$307 ) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$302 ) begin
-            if (\$314 ) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$303 ) begin
-            if (\$315 ) begin
-              \$351  = 8'h04;
-            end
-          end else if (\$306 ) begin
-            if (\$317 ) begin
-              \$351  = 8'h04;
-            end
-          end else begin
-            \$351  = 8'h04;
-          end
-    endcase
+    \$349  = stored2;
+    if (\$121 ) begin
+      casez (head_addr)
+        2'h0:
+            /* empty */;
+        2'h1:
+            /* empty */;
+        2'h2:
+            \$349  = head_data;
+      endcase
+    end
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$350  = stored3;
+    if (\$121 ) begin
+      (* full_case = 32'd1 *)
+      casez (head_addr)
+        2'h0:
+            /* empty */;
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h3:
+            \$350  = head_data;
+      endcase
+    end
+    if (\$124 ) begin
+      \$350  = put_data;
+    end
+    if (rst) begin
+      \$350  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$351  = stored4;
+    if (\$127 ) begin
+      \$351  = put_data;
+    end
     if (rst) begin
       \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = keep;
-    casez (dispatch_state)
-      6'h00:
-          \$352  = 1'h0;
-      6'h01:
-          /* empty */;
-      6'h02:
-          (* full_case = 32'd1 *)
-          if (\$147 ) begin
-          end else if (\$148 ) begin
-          end else begin
-            \$352  = \$157 ;
-          end
-    endcase
+    \$352  = stored5;
+    if (\$130 ) begin
+      \$352  = put_data;
+    end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = cvalid;
+    \$353  = stored6;
+    if (\$133 ) begin
+      \$353  = put_data;
+    end
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$354  = stored7;
+    if (\$136 ) begin
+      \$354  = put_data;
+    end
+    if (rst) begin
+      \$354  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$355  = cyc;
+    if (counting) begin
+      \$355  = \$137 [31:0];
+    end
     casez (dispatch_state)
       6'h00:
-          \$353  = 1'h0;
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                /* empty */;
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
+                end else begin
+                  \$355  = 32'd0;
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
+                end else begin
+                  \$355  = 32'd0;
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$355  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$356  = \$139 ;
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$357  = \$141 ;
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$358  = \$143 ;
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$359  = \$148 ;
+    if (rst) begin
+      \$359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$360  = \$149 ;
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$361  = 1'h0;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          \$361  = 1'h1;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          \$361  = 1'h1;
+    endcase
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$362  = i;
+    casez (dispatch_state)
+      6'h00:
+          \$362  = 11'h000;
+      6'h01:
+          (* full_case = 32'd1 *)
+          if (\$155 ) begin
+            \$362  = 11'h000;
+          end else begin
+            \$362  = \$156 [10:0];
+          end
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          if (\$222 ) begin
+            if (after_emit_pots) begin
+              \$362  = 11'h000;
+            end
+          end
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          \$362  = \$238 [10:0];
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          \$362  = \$243 [10:0];
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          \$362  = \$278 [10:0];
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          \$362  = \$281 [10:0];
+      6'h25:
+          /* empty */;
+      6'h20:
+          if (\$284 ) begin
+            \$362  = 11'h000;
+          end
+      6'h28:
+          \$362  = \$286 [10:0];
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          if (loader__wdata__ready) begin
+            \$362  = \$308 [10:0];
+          end
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          if (\$332 ) begin
+          end else if (\$334 ) begin
+            \$362  = \$335 [10:0];
+          end
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          (* full_case = 32'd1 *)
+          if (\$337 ) begin
+          end else begin
+            \$362  = \$338 [10:0];
+          end
+      6'h2d:
+          (* full_case = 32'd1 *)
+          if (\$340 ) begin
+          end else begin
+            if (loader__rdata__valid) begin
+              \$362  = \$341 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$362  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$363  = base;
+    casez (dispatch_state)
+      6'h00:
+          \$363  = 11'h000;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                /* empty */;
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                \$363  = 11'h003;
+            8'h23, 8'h21:
+                \$363  = 11'h004;
+            8'h10:
+                \$363  = 11'h007;
+          endcase
+    endcase
+    if (rst) begin
+      \$363  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$364  = status;
+    casez (dispatch_state)
+      6'h00:
+          \$364  = 8'h00;
+      6'h01:
+          /* empty */;
+      6'h02:
+          if (\$159 ) begin
+            \$364  = 8'h05;
+          end else if (\$160 ) begin
+            \$364  = 8'h01;
+          end
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                if (\$187 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h40:
+                if (\$188 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h02:
+                if (\$189 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h31:
+                if (\$190 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h30:
+                if (\$191 ) begin
+                  \$364  = 8'h03;
+                end else if (\$192 ) begin
+                  \$364  = 8'h06;
+                end
+            8'h22, 8'h20:
+                if (\$195 ) begin
+                  \$364  = 8'h03;
+                end else if (\$196 ) begin
+                  \$364  = 8'h06;
+                end else if (\$200 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h23, 8'h21:
+                if (\$204 ) begin
+                  \$364  = 8'h03;
+                end else if (\$205 ) begin
+                  \$364  = 8'h06;
+                end else if (\$209 ) begin
+                  \$364  = 8'h03;
+                end else if (\$214 ) begin
+                  \$364  = 8'h04;
+                end
+            8'h10:
+                if (\$217 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h11:
+                if (\$218 ) begin
+                  \$364  = 8'h03;
+                end
+            default:
+                \$364  = 8'h02;
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          if (\$230 ) begin
+            \$364  = 8'h04;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          if (\$235 ) begin
+            \$364  = 8'h04;
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            if (end_over_w) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$265 ) begin
+            if (end_over_2n) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$266 ) begin
+            if (end_over_regs) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$269 ) begin
+            (* full_case = 32'd1 *)
+            if (loader__ok) begin
+            end else begin
+              \$364  = 8'h04;
+            end
+          end else begin
+            \$364  = 8'h04;
+          end
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          if (\$283 ) begin
+            \$364  = 8'h04;
+          end
+      6'h20:
+          if (\$284 ) begin
+            if (bad) begin
+              \$364  = 8'h04;
+            end
+          end
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$310 ) begin
+            if (\$320 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$315 ) begin
+            if (\$327 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$316 ) begin
+            if (\$328 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$319 ) begin
+            if (\$330 ) begin
+              \$364  = 8'h04;
+            end
+          end else begin
+            \$364  = 8'h04;
+          end
+    endcase
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$365  = keep;
+    casez (dispatch_state)
+      6'h00:
+          \$365  = 1'h0;
+      6'h01:
+          /* empty */;
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$159 ) begin
+          end else if (\$160 ) begin
+          end else begin
+            \$365  = \$169 ;
+          end
+    endcase
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$366  = cvalid;
+    casez (dispatch_state)
+      6'h00:
+          \$366  = 1'h0;
       6'h01:
           /* empty */;
       6'h02:
@@ -10632,9 +10603,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h05:
           /* empty */;
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             if (after_emit_pots) begin
-              \$353  = 1'h0;
+              \$366  = 1'h0;
             end
           end
       6'h08:
@@ -10683,13 +10654,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h21:
           if (fc_cmd__ready) begin
-            \$353  = 1'h0;
+            \$366  = 1'h0;
           end
       6'h23:
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$353  = 1'h1;
+            \$366  = 1'h1;
           end
       6'h1f:
           /* empty */;
@@ -10717,46 +10688,46 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$353  = 1'h1;
+            \$366  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$353  = 1'h0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = k;
+    \$367  = k;
     casez (dispatch_state)
       6'h00:
-          \$354  = 11'h000;
+          \$367  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
           /* empty */;
       6'h04:
-          \$354  = \$172 [10:0];
+          \$367  = \$184 [10:0];
       6'h06:
           /* empty */;
       6'h05:
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$175 ) begin
+                if (\$187 ) begin
                 end else begin
-                  \$354  = 11'h000;
+                  \$367  = 11'h000;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$176 ) begin
+                if (\$188 ) begin
                 end else begin
-                  \$354  = 11'h000;
+                  \$367  = 11'h000;
                 end
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
+                if (\$189 ) begin
                 end else begin
-                  \$354  = 11'h000;
+                  \$367  = 11'h000;
                 end
             8'h31:
                 /* empty */;
@@ -10764,63 +10735,63 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$183 ) begin
-                end else if (\$184 ) begin
-                end else if (\$188 ) begin
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
                 end else begin
-                  \$354  = 11'h000;
+                  \$367  = 11'h000;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                end else if (\$193 ) begin
-                end else if (\$197 ) begin
-                end else if (\$202 ) begin
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
                 end else begin
-                  \$354  = 11'h000;
+                  \$367  = 11'h000;
                 end
           endcase
       6'h07:
-          \$354  = \$207 [10:0];
+          \$367  = \$219 [10:0];
       6'h08:
           if (fc_cmd__ready) begin
-            \$354  = \$213 [10:0];
-            if (\$214 ) begin
-              \$354  = 11'h000;
+            \$367  = \$226 [10:0];
+            if (\$227 ) begin
+              \$367  = 11'h000;
             end
           end
       6'h10:
           if (fc_cmd__ready) begin
-            \$354  = \$215 [10:0];
-            if (\$216 ) begin
-              \$354  = 11'h000;
+            \$367  = \$228 [10:0];
+            if (\$229 ) begin
+              \$367  = 11'h000;
             end
           end
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$217 ) begin
+          if (\$230 ) begin
           end else begin
-            \$354  = 11'h000;
+            \$367  = 11'h000;
           end
       6'h11:
           if (fc_cmd__ready) begin
-            \$354  = \$218 [10:0];
+            \$367  = \$231 [10:0];
           end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$354  = 11'h000;
+              \$367  = 11'h000;
             end
           end
       6'h0c:
           /* empty */;
       6'h12:
         begin
-          \$354  = \$226 [10:0];
-          if (\$227 ) begin
-            \$354  = 11'h000;
+          \$367  = \$239 [10:0];
+          if (\$240 ) begin
+            \$367  = 11'h000;
           end
         end
       6'h13:
@@ -10842,7 +10813,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$354  = 11'h000;
+          \$367  = 11'h000;
       6'h0d:
           /* empty */;
       6'h0e:
@@ -10865,478 +10836,458 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$270 ) begin
+          if (\$283 ) begin
           end else begin
-            \$354  = 11'h000;
+            \$367  = 11'h000;
           end
     endcase
     if (rst) begin
-      \$354  = 11'h000;
+      \$367  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = dispatch_state;
+    \$368  = dispatch_state;
     casez (dispatch_state)
       6'h00:
-          if (\$141 ) begin
-            \$355  = 6'h01;
+          if (\$153 ) begin
+            \$368  = 6'h01;
           end
       6'h01:
-          if (\$143 ) begin
-            \$355  = 6'h02;
+          if (\$155 ) begin
+            \$368  = 6'h02;
           end
       6'h02:
           (* full_case = 32'd1 *)
-          if (\$147 ) begin
-            \$355  = 6'h03;
-          end else if (\$148 ) begin
-            \$355  = 6'h03;
+          if (\$159 ) begin
+            \$368  = 6'h03;
+          end else if (\$160 ) begin
+            \$368  = 6'h03;
           end else begin
             (* full_case = 32'd1 *)
-            if (\$171 ) begin
-              \$355  = 6'h04;
+            if (\$183 ) begin
+              \$368  = 6'h04;
             end else begin
-              \$355  = 6'h05;
+              \$368  = 6'h05;
             end
           end
       6'h04:
-          if (\$174 ) begin
-            \$355  = 6'h06;
+          if (\$186 ) begin
+            \$368  = 6'h06;
           end
       6'h06:
-          \$355  = 6'h00;
+          \$368  = 6'h00;
       6'h05:
           (* full_case = 32'd1 *)
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$175 ) begin
-                  \$355  = 6'h03;
+                if (\$187 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h07;
+                  \$368  = 6'h07;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$176 ) begin
-                  \$355  = 6'h03;
+                if (\$188 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h07;
+                  \$368  = 6'h07;
                 end
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                  \$355  = 6'h03;
+                if (\$189 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h08;
+                  \$368  = 6'h08;
                 end
             8'h31:
                 (* full_case = 32'd1 *)
-                if (\$178 ) begin
-                  \$355  = 6'h03;
+                if (\$190 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h09;
+                  \$368  = 6'h09;
                 end
             8'h30:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                  \$355  = 6'h03;
-                end else if (\$180 ) begin
-                  \$355  = 6'h03;
+                if (\$191 ) begin
+                  \$368  = 6'h03;
+                end else if (\$192 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h0a;
+                  \$368  = 6'h0a;
                 end
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$183 ) begin
-                  \$355  = 6'h03;
-                end else if (\$184 ) begin
-                  \$355  = 6'h03;
-                end else if (\$188 ) begin
-                  \$355  = 6'h03;
+                if (\$195 ) begin
+                  \$368  = 6'h03;
+                end else if (\$196 ) begin
+                  \$368  = 6'h03;
+                end else if (\$200 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h0b;
-                  if (\$189 ) begin
-                    \$355  = 6'h0c;
+                  \$368  = 6'h0b;
+                  if (\$201 ) begin
+                    \$368  = 6'h0c;
                   end
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                  \$355  = 6'h03;
-                end else if (\$193 ) begin
-                  \$355  = 6'h03;
-                end else if (\$197 ) begin
-                  \$355  = 6'h03;
-                end else if (\$202 ) begin
-                  \$355  = 6'h03;
+                if (\$204 ) begin
+                  \$368  = 6'h03;
+                end else if (\$205 ) begin
+                  \$368  = 6'h03;
+                end else if (\$209 ) begin
+                  \$368  = 6'h03;
+                end else if (\$214 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h0b;
-                  if (\$203 ) begin
-                    \$355  = 6'h0c;
+                  \$368  = 6'h0b;
+                  if (\$215 ) begin
+                    \$368  = 6'h0c;
                   end
                 end
             8'h10:
                 (* full_case = 32'd1 *)
-                if (\$205 ) begin
-                  \$355  = 6'h03;
+                if (\$217 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h0d;
+                  \$368  = 6'h0d;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
-                if (\$206 ) begin
-                  \$355  = 6'h03;
+                if (\$218 ) begin
+                  \$368  = 6'h03;
                 end else begin
-                  \$355  = 6'h0e;
+                  \$368  = 6'h0e;
                 end
             default:
-                \$355  = 6'h03;
+                \$368  = 6'h03;
           endcase
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             (* full_case = 32'd1 *)
             if (after_emit_pots) begin
-              \$355  = 6'h0f;
+              \$368  = 6'h0f;
             end else begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
           end
       6'h08:
           if (fc_cmd__ready) begin
-            if (\$214 ) begin
-              \$355  = 6'h10;
+            if (\$227 ) begin
+              \$368  = 6'h10;
             end
           end
       6'h10:
           if (fc_cmd__ready) begin
-            if (\$216 ) begin
-              \$355  = 6'h11;
+            if (\$229 ) begin
+              \$368  = 6'h11;
             end
           end
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$217 ) begin
-            \$355  = 6'h03;
+          if (\$230 ) begin
+            \$368  = 6'h03;
           end else begin
-            \$355  = 6'h11;
+            \$368  = 6'h11;
           end
       6'h11:
           if (fc_cmd__ready) begin
-            if (\$219 ) begin
-              \$355  = 6'h03;
+            if (\$232 ) begin
+              \$368  = 6'h03;
             end
           end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
-            \$355  = 6'h03;
+          if (\$235 ) begin
+            \$368  = 6'h03;
           end else begin
             if (fc_cmd__ready) begin
-              \$355  = 6'h07;
+              \$368  = 6'h07;
             end
           end
       6'h0c:
-          \$355  = 6'h12;
+          \$368  = 6'h12;
       6'h12:
           (* full_case = 32'd1 *)
-          if (\$227 ) begin
-            \$355  = 6'h13;
+          if (\$240 ) begin
+            \$368  = 6'h13;
           end else begin
-            \$355  = 6'h0c;
+            \$368  = 6'h0c;
           end
       6'h13:
           if (fc_cmd__ready) begin
             (* full_case = 32'd1 *)
-            if (\$229 ) begin
-              \$355  = 6'h14;
+            if (\$242 ) begin
+              \$368  = 6'h14;
             end else begin
-              \$355  = 6'h0c;
+              \$368  = 6'h0c;
             end
           end
       6'h0b:
-          \$355  = 6'h15;
+          \$368  = 6'h15;
       6'h15:
           (* full_case = 32'd1 *)
-          if (\$232 ) begin
-            \$355  = 6'h16;
+          if (\$245 ) begin
+            \$368  = 6'h16;
           end else begin
-            \$355  = 6'h0b;
+            \$368  = 6'h0b;
           end
       6'h16:
           if (pixels__ready) begin
             (* full_case = 32'd1 *)
-            if (\$233 ) begin
-              \$355  = 6'h17;
+            if (\$246 ) begin
+              \$368  = 6'h17;
             end else begin
-              \$355  = 6'h0b;
+              \$368  = 6'h0b;
             end
           end
       6'h17:
           if (spikes__valid) begin
-            \$355  = 6'h18;
+            \$368  = 6'h18;
           end
       6'h18:
           if (fc_cmd__ready) begin
             (* full_case = 32'd1 *)
-            if (\$235 ) begin
-              \$355  = 6'h14;
+            if (\$248 ) begin
+              \$368  = 6'h14;
             end else begin
-              \$355  = 6'h18;
+              \$368  = 6'h18;
             end
           end
       6'h14:
           if (fc_rsp__valid) begin
             (* full_case = 32'd1 *)
             if (is_learn) begin
-              \$355  = 6'h19;
+              \$368  = 6'h19;
             end else begin
-              \$355  = 6'h1a;
+              \$368  = 6'h1a;
             end
           end
       6'h19:
           if (fc_cmd__ready) begin
-            \$355  = 6'h1b;
+            \$368  = 6'h1b;
           end
       6'h1b:
           if (fc_rsp__valid) begin
-            \$355  = 6'h1a;
+            \$368  = 6'h1a;
           end
       6'h1a:
-          \$355  = 6'h07;
+          \$368  = 6'h07;
       6'h0d:
-          if (\$246 ) begin
-            \$355  = 6'h1c;
+          if (\$259 ) begin
+            \$368  = 6'h1c;
           end
       6'h0e:
-          if (\$248 ) begin
-            \$355  = 6'h1d;
+          if (\$261 ) begin
+            \$368  = 6'h1d;
           end
       6'h1c:
           (* full_case = 32'd1 *)
-          if (\$249 ) begin
-            \$355  = 6'h1e;
+          if (\$262 ) begin
+            \$368  = 6'h1e;
             if (end_over_w) begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
-          end else if (\$252 ) begin
-            \$355  = 6'h1e;
+          end else if (\$265 ) begin
+            \$368  = 6'h1e;
             if (end_over_2n) begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
-          end else if (\$253 ) begin
-            \$355  = 6'h1f;
+          end else if (\$266 ) begin
+            \$368  = 6'h1f;
             if (end_over_regs) begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
-          end else if (\$256 ) begin
+          end else if (\$269 ) begin
             (* full_case = 32'd1 *)
             if (loader__ok) begin
-              \$355  = 6'h20;
+              \$368  = 6'h20;
             end else begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
           end else begin
-            \$355  = 6'h03;
+            \$368  = 6'h03;
           end
       6'h1e:
           (* full_case = 32'd1 *)
-          if (\$261 ) begin
+          if (\$274 ) begin
             (* full_case = 32'd1 *)
             if (cvalid) begin
-              \$355  = 6'h21;
+              \$368  = 6'h21;
             end else begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
             end
-          end else if (\$263 ) begin
-            \$355  = 6'h22;
+          end else if (\$276 ) begin
+            \$368  = 6'h22;
           end else if (cvalid) begin
-            \$355  = 6'h21;
+            \$368  = 6'h21;
           end else begin
-            \$355  = 6'h23;
+            \$368  = 6'h23;
           end
       6'h22:
-          \$355  = 6'h1e;
+          \$368  = 6'h1e;
       6'h21:
           if (fc_cmd__ready) begin
-            \$355  = 6'h1e;
+            \$368  = 6'h1e;
           end
       6'h23:
           if (fc_cmd__ready) begin
-            \$355  = 6'h24;
+            \$368  = 6'h24;
           end
       6'h24:
           if (fc_rsp__valid) begin
-            \$355  = 6'h1e;
+            \$368  = 6'h1e;
           end
       6'h1f:
           (* full_case = 32'd1 *)
-          if (\$267 ) begin
-            \$355  = 6'h25;
+          if (\$280 ) begin
+            \$368  = 6'h25;
           end else begin
-            \$355  = 6'h26;
+            \$368  = 6'h26;
           end
       6'h26:
-          \$355  = 6'h1f;
+          \$368  = 6'h1f;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$270 ) begin
-            \$355  = 6'h03;
+          if (\$283 ) begin
+            \$368  = 6'h03;
           end else begin
-            \$355  = 6'h11;
+            \$368  = 6'h11;
           end
       6'h20:
           (* full_case = 32'd1 *)
-          if (\$271 ) begin
+          if (\$284 ) begin
             (* full_case = 32'd1 *)
             if (bad) begin
-              \$355  = 6'h03;
-            end else if (\$272 ) begin
-              \$355  = 6'h03;
+              \$368  = 6'h03;
+            end else if (\$285 ) begin
+              \$368  = 6'h03;
             end else begin
-              \$355  = 6'h27;
+              \$368  = 6'h27;
             end
           end else begin
-            \$355  = 6'h28;
+            \$368  = 6'h28;
           end
       6'h28:
-          \$355  = 6'h20;
+          \$368  = 6'h20;
       6'h27:
-          \$355  = 6'h29;
+          \$368  = 6'h29;
       6'h29:
           (* full_case = 32'd1 *)
-          if (\$294 ) begin
-            \$355  = 6'h2a;
+          if (\$307 ) begin
+            \$368  = 6'h2a;
           end else begin
-            \$355  = 6'h2b;
+            \$368  = 6'h2b;
           end
       6'h2b:
           if (loader__wdata__ready) begin
-            \$355  = 6'h29;
+            \$368  = 6'h29;
           end
       6'h2a:
-          if (\$296 ) begin
-            \$355  = 6'h03;
+          if (\$309 ) begin
+            \$368  = 6'h03;
           end
       6'h1d:
           (* full_case = 32'd1 *)
-          if (\$297 ) begin
-            \$355  = 6'h0f;
-            if (\$307 ) begin
-              \$355  = 6'h03;
+          if (\$310 ) begin
+            \$368  = 6'h0f;
+            if (\$320 ) begin
+              \$368  = 6'h03;
             end
-          end else if (\$302 ) begin
-            \$355  = 6'h0f;
-            if (\$314 ) begin
-              \$355  = 6'h03;
+          end else if (\$315 ) begin
+            \$368  = 6'h0f;
+            if (\$327 ) begin
+              \$368  = 6'h03;
             end
-          end else if (\$303 ) begin
-            \$355  = 6'h2c;
-            if (\$315 ) begin
-              \$355  = 6'h03;
+          end else if (\$316 ) begin
+            \$368  = 6'h2c;
+            if (\$328 ) begin
+              \$368  = 6'h03;
             end
-          end else if (\$306 ) begin
+          end else if (\$319 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
-              \$355  = 6'h03;
-            end else if (\$318 ) begin
-              \$355  = 6'h03;
+            if (\$330 ) begin
+              \$368  = 6'h03;
+            end else if (\$331 ) begin
+              \$368  = 6'h03;
             end else begin
-              \$355  = 6'h2d;
+              \$368  = 6'h2d;
             end
           end else begin
-            \$355  = 6'h03;
+            \$368  = 6'h03;
           end
       6'h0f:
           (* full_case = 32'd1 *)
-          if (\$319 ) begin
-            \$355  = 6'h03;
-          end else if (\$321 ) begin
+          if (\$332 ) begin
+            \$368  = 6'h03;
+          end else if (\$334 ) begin
           end else begin
-            \$355  = 6'h2e;
+            \$368  = 6'h2e;
           end
       6'h2e:
           if (fc_cmd__ready) begin
-            \$355  = 6'h2f;
+            \$368  = 6'h2f;
           end
       6'h2f:
           if (fc_rsp__valid) begin
-            \$355  = 6'h0f;
+            \$368  = 6'h0f;
           end
       6'h2c:
-          if (\$324 ) begin
-            \$355  = 6'h03;
+          if (\$337 ) begin
+            \$368  = 6'h03;
           end
       6'h2d:
-          if (\$327 ) begin
-            \$355  = 6'h2a;
+          if (\$340 ) begin
+            \$368  = 6'h2a;
           end
       6'h03:
-          \$355  = 6'h30;
+          \$368  = 6'h30;
       6'h30:
-          \$355  = 6'h31;
+          \$368  = 6'h31;
       6'h31:
-          \$355  = 6'h32;
+          \$368  = 6'h32;
       6'h32:
-          \$355  = 6'h00;
+          \$368  = 6'h00;
     endcase
     if (rst) begin
-      \$355  = 6'h00;
+      \$368  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = hdr;
+    \$369  = hdr;
     casez (dispatch_state)
       6'h00:
           /* empty */;
       6'h01:
-          if (\$142 ) begin
-            \$356  = { req__data, hdr[127:8] };
+          if (\$154 ) begin
+            \$369  = { req__data, hdr[127:8] };
           end
     endcase
     if (rst) begin
-      \$356  = 128'h00000000000000000000000000000000;
+      \$369  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = plen;
+    \$370  = plen;
     casez (dispatch_state)
       6'h00:
           /* empty */;
       6'h01:
           /* empty */;
       6'h02:
-          \$357  = \$145 [10:0];
+          \$370  = \$157 [10:0];
     endcase
     if (rst) begin
-      \$357  = 11'h000;
+      \$370  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = rep_seq;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-        begin
-          \$358  = hdr[7:0];
-          if (\$147 ) begin
-            \$358  = 8'hff;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$358  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = rep_cmd;
+    \$371  = rep_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11344,19 +11295,39 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h02:
         begin
-          \$359  = \$146 ;
-          if (\$147 ) begin
-            \$359  = 8'hff;
+          \$371  = hdr[7:0];
+          if (\$159 ) begin
+            \$371  = 8'hff;
           end
         end
     endcase
     if (rst) begin
-      \$359  = 8'h00;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = ebuf;
+    \$372  = rep_cmd;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+        begin
+          \$372  = \$158 ;
+          if (\$159 ) begin
+            \$372  = 8'hff;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$373  = ebuf;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11372,19 +11343,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$175 ) begin
+                if (\$187 ) begin
                 end else begin
-                  \$360  = 160'h000000000000b71b000a31010001040000400001;
+                  \$373  = 160'h000000000000b71b000a31010001040000400001;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$176 ) begin
+                if (\$188 ) begin
                 end else begin
-                  \$360  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
+                  \$373  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
-          /* empty */;
+          \$373  = \$220 ;
       6'h08:
           /* empty */;
       6'h10:
@@ -11395,10 +11366,10 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$360  = { 143'h000000000000000000000000000000000000, \$224  };
+              \$373  = { 143'h000000000000000000000000000000000000, \$237  };
             end
           end
       6'h0c:
@@ -11424,16 +11395,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
+          \$373  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
       6'h0d:
           /* empty */;
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-          end else if (\$252 ) begin
-          end else if (\$253 ) begin
-            \$360  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+          if (\$262 ) begin
+          end else if (\$265 ) begin
+          end else if (\$266 ) begin
+            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
       6'h1e:
           /* empty */;
@@ -11451,37 +11422,37 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$360 [7:0] = req__data;
+                \$373 [7:0] = req__data;
             4'h1:
-                \$360 [15:8] = req__data;
+                \$373 [15:8] = req__data;
             4'h2:
-                \$360 [23:16] = req__data;
+                \$373 [23:16] = req__data;
             4'h3:
-                \$360 [31:24] = req__data;
+                \$373 [31:24] = req__data;
             4'h4:
-                \$360 [39:32] = req__data;
+                \$373 [39:32] = req__data;
             4'h5:
-                \$360 [47:40] = req__data;
+                \$373 [47:40] = req__data;
             4'h6:
-                \$360 [55:48] = req__data;
+                \$373 [55:48] = req__data;
             4'h7:
-                \$360 [63:56] = req__data;
+                \$373 [63:56] = req__data;
             4'h8:
-                \$360 [71:64] = req__data;
+                \$373 [71:64] = req__data;
             4'h9:
-                \$360 [79:72] = req__data;
+                \$373 [79:72] = req__data;
             4'ha:
-                \$360 [87:80] = req__data;
+                \$373 [87:80] = req__data;
             4'hb:
-                \$360 [95:88] = req__data;
+                \$373 [95:88] = req__data;
             4'hc:
-                \$360 [103:96] = req__data;
+                \$373 [103:96] = req__data;
             4'hd:
-                \$360 [111:104] = req__data;
+                \$373 [111:104] = req__data;
             4'he:
-                \$360 [119:112] = req__data;
+                \$373 [119:112] = req__data;
             4'hf:
-                \$360 [127:120] = req__data;
+                \$373 [127:120] = req__data;
           endcase
       6'h25:
           /* empty */;
@@ -11498,19 +11469,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$297 ) begin
-          end else if (\$302 ) begin
-          end else if (\$303 ) begin
-            \$360  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+          if (\$310 ) begin
+          end else if (\$315 ) begin
+          end else if (\$316 ) begin
+            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
     endcase
     if (rst) begin
-      \$360  = 160'h0000000000000000000000000000000000000000;
+      \$373  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = n;
+    \$374  = n;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11526,15 +11497,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$175 ) begin
+                if (\$187 ) begin
                 end else begin
-                  \$361  = 16'h000f;
+                  \$374  = 16'h000f;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$176 ) begin
+                if (\$188 ) begin
                 end else begin
-                  \$361  = 16'h0014;
+                  \$374  = 16'h0014;
                 end
             8'h02:
                 /* empty */;
@@ -11543,18 +11514,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$361  = { \$182 [11], \$182 [11], \$182 [11], \$182 [11], \$182  };
+                \$374  = { \$194 [11], \$194 [11], \$194 [11], \$194 [11], \$194  };
             8'h23, 8'h21:
-                \$361  = { \$191 [11], \$191 [11], \$191 [11], \$191 [11], \$191  };
+                \$374  = { \$203 [11], \$203 [11], \$203 [11], \$203 [11], \$203  };
             8'h10:
-                \$361  = { \$204 [11], \$204 [11], \$204 [11], \$204 [11], \$204  };
+                \$374  = { \$216 [11], \$216 [11], \$216 [11], \$216 [11], \$216  };
             8'h11:
-                \$361  = hdr[71:56];
+                \$374  = hdr[71:56];
           endcase
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             if (after_emit_pots) begin
-              \$361  = \$212 [15:0];
+              \$374  = \$225 [15:0];
             end
           end
       6'h08:
@@ -11567,10 +11538,10 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$361  = 16'h0002;
+              \$374  = 16'h0002;
             end
           end
       6'h0c:
@@ -11596,15 +11567,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$361  = 16'h0005;
+          \$374  = 16'h0005;
     endcase
     if (rst) begin
-      \$361  = 16'h0000;
+      \$374  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = after_emit_pots;
+    \$375  = after_emit_pots;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11620,15 +11591,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$175 ) begin
+                if (\$187 ) begin
                 end else begin
-                  \$362  = 1'h0;
+                  \$375  = 1'h0;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$176 ) begin
+                if (\$188 ) begin
                 end else begin
-                  \$362  = 1'h0;
+                  \$375  = 1'h0;
                 end
           endcase
       6'h07:
@@ -11643,10 +11614,10 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$362  = 1'h0;
+              \$375  = 1'h0;
             end
           end
       6'h0c:
@@ -11672,119 +11643,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$362  = \$244 ;
+          \$375  = \$257 ;
     endcase
     if (rst) begin
-      \$362  = 1'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = reg_num_neurons;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$363  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$363  = hdr[127:112];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$222 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$363  = add_total[15:0];
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$363  = ebuf[15:0];
-          end
-    endcase
-    if (rst) begin
-      \$363  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = reg_num_classes;
+    \$376  = reg_num_neurons;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11804,9 +11671,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
+                if (\$189 ) begin
                 end else begin
-                  \$364  = 16'h0000;
+                  \$376  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11817,18 +11684,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$217 ) begin
+          if (\$230 ) begin
           end else begin
-            \$364  = hdr[31:16];
+            \$376  = hdr[127:112];
           end
       6'h11:
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$364  = \$223 [15:0];
+              \$376  = add_total[15:0];
             end
           end
       6'h0c:
@@ -11877,18 +11744,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$270 ) begin
+          if (\$283 ) begin
           end else begin
-            \$364  = ebuf[31:16];
+            \$376  = ebuf[15:0];
           end
     endcase
     if (rst) begin
-      \$364  = 16'h0000;
+      \$376  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = reg_neurons_per_class;
+    \$377  = reg_num_classes;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11908,9 +11775,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
+                if (\$189 ) begin
                 end else begin
-                  \$365  = 16'h0000;
+                  \$377  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11921,508 +11788,612 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$217 ) begin
+          if (\$230 ) begin
           end else begin
-            \$365  = hdr[47:32];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$365  = ebuf[47:32];
-          end
-    endcase
-    if (rst) begin
-      \$365  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = reg_thswap_init;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$366  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$366  = hdr[63:48];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$366  = ebuf[63:48];
-          end
-    endcase
-    if (rst) begin
-      \$366  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = reg_decay;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$367  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$367  = hdr[79:64];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$367  = ebuf[79:64];
-          end
-    endcase
-    if (rst) begin
-      \$367  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = reg_thswap_min;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$368  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$368  = hdr[95:80];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$368  = ebuf[95:80];
-          end
-    endcase
-    if (rst) begin
-      \$368  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = reg_thl_cap;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$369  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$369  = hdr[111:96];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$270 ) begin
-          end else begin
-            \$369  = ebuf[111:96];
-          end
-    endcase
-    if (rst) begin
-      \$369  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = reg_offset;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$177 ) begin
-                end else begin
-                  \$370  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$217 ) begin
-          end else begin
-            \$370  = 16'h0000;
+            \$377  = hdr[31:16];
           end
       6'h11:
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$222 ) begin
+          if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$370  = 16'h0000;
+              \$377  = \$236 [15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$377  = ebuf[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$377  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$378  = reg_neurons_per_class;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$378  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$378  = hdr[47:32];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$378  = ebuf[47:32];
+          end
+    endcase
+    if (rst) begin
+      \$378  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$379  = reg_thswap_init;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$379  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$379  = hdr[63:48];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$379  = ebuf[63:48];
+          end
+    endcase
+    if (rst) begin
+      \$379  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$380  = reg_decay;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$380  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$380  = hdr[79:64];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$380  = ebuf[79:64];
+          end
+    endcase
+    if (rst) begin
+      \$380  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$381  = reg_thswap_min;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$381  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$381  = hdr[95:80];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$381  = ebuf[95:80];
+          end
+    endcase
+    if (rst) begin
+      \$381  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$382  = reg_thl_cap;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$382  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$382  = hdr[111:96];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$382  = ebuf[111:96];
+          end
+    endcase
+    if (rst) begin
+      \$382  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$383  = reg_offset;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$383  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$383  = 16'h0000;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$383  = 16'h0000;
             end
           end
       6'h0c:
@@ -12447,7 +12418,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1b:
           if (fc_rsp__valid) begin
-            \$370  = fc_rsp__payload[19:4];
+            \$383  = fc_rsp__payload[19:4];
           end
       6'h1a:
           /* empty */;
@@ -12473,18 +12444,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$270 ) begin
+          if (\$283 ) begin
           end else begin
-            \$370  = ebuf[127:112];
+            \$383  = ebuf[127:112];
           end
     endcase
     if (rst) begin
-      \$370  = 16'h0000;
+      \$383  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = infer_cycles;
+    \$384  = infer_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12504,9 +12475,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
+                if (\$189 ) begin
                 end else begin
-                  \$371  = 32'd0;
+                  \$384  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12542,17 +12513,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             (* full_case = 32'd1 *)
             if (is_learn) begin
             end else begin
-              \$371  = \$238 [31:0];
+              \$384  = \$251 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$371  = 32'd0;
+      \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = learn_cycles;
+    \$385  = learn_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12572,9 +12543,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$177 ) begin
+                if (\$189 ) begin
                 end else begin
-                  \$372  = 32'd0;
+                  \$385  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12608,17 +12579,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h14:
           if (fc_rsp__valid) begin
             if (is_learn) begin
-              \$372  = \$237 [31:0];
+              \$385  = \$250 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$372  = 32'd0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = is_learn;
+    \$386  = is_learn;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12643,18 +12614,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$373  = 1'h0;
+                \$386  = 1'h0;
             8'h23, 8'h21:
-                \$373  = 1'h1;
+                \$386  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$373  = 1'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = from_frame;
+    \$387  = from_frame;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12679,18 +12650,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$374  = \$181 ;
+                \$387  = \$193 ;
             8'h23, 8'h21:
-                \$374  = \$190 ;
+                \$387  = \$202 ;
           endcase
     endcase
     if (rst) begin
-      \$374  = 1'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = counting;
+    \$388  = counting;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12716,20 +12687,20 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$183 ) begin
-                end else if (\$184 ) begin
-                end else if (\$188 ) begin
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
                 end else begin
-                  \$375  = 1'h1;
+                  \$388  = 1'h1;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                end else if (\$193 ) begin
-                end else if (\$197 ) begin
-                end else if (\$202 ) begin
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
                 end else begin
-                  \$375  = 1'h1;
+                  \$388  = 1'h1;
                 end
           endcase
       6'h07:
@@ -12762,16 +12733,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$375  = 1'h0;
+            \$388  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$375  = 1'h0;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = wk;
+    \$389  = wk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12797,20 +12768,20 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$183 ) begin
-                end else if (\$184 ) begin
-                end else if (\$188 ) begin
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
                 end else begin
-                  \$376  = 1'h0;
+                  \$389  = 1'h0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                end else if (\$193 ) begin
-                end else if (\$197 ) begin
-                end else if (\$202 ) begin
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
                 end else begin
-                  \$376  = 1'h0;
+                  \$389  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12831,7 +12802,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h13:
           if (fc_cmd__ready) begin
-            \$376  = \$228 [0];
+            \$389  = \$241 [0];
           end
       6'h0b:
           /* empty */;
@@ -12843,16 +12814,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h18:
           if (fc_cmd__ready) begin
-            \$376  = \$234 [0];
+            \$389  = \$247 [0];
           end
     endcase
     if (rst) begin
-      \$376  = 1'h0;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = a;
+    \$390  = a;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12881,14 +12852,14 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h23, 8'h21:
                 /* empty */;
             8'h10:
-                \$377  = { 1'h0, hdr[55:24] };
+                \$390  = { 1'h0, hdr[55:24] };
             8'h11:
-                \$377  = { 1'h0, hdr[55:24] };
+                \$390  = { 1'h0, hdr[55:24] };
           endcase
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             if (after_emit_pots) begin
-              \$377  = 33'h000000000;
+              \$390  = 33'h000000000;
             end
           end
       6'h08:
@@ -12934,7 +12905,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1e:
           /* empty */;
       6'h22:
-          \$377  = \$266 [32:0];
+          \$390  = \$279 [32:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -12944,7 +12915,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1f:
           /* empty */;
       6'h26:
-          \$377  = \$269 [32:0];
+          \$390  = \$282 [32:0];
       6'h25:
           /* empty */;
       6'h20:
@@ -12962,9 +12933,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$319 ) begin
-          end else if (\$321 ) begin
-            \$377  = \$323 [32:0];
+          if (\$332 ) begin
+          end else if (\$334 ) begin
+            \$390  = \$336 [32:0];
           end
       6'h2e:
           /* empty */;
@@ -12972,18 +12943,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$324 ) begin
+          if (\$337 ) begin
           end else begin
-            \$377  = \$326 [32:0];
+            \$390  = \$339 [32:0];
           end
     endcase
     if (rst) begin
-      \$377  = 33'h000000000;
+      \$390  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = ok_wait;
+    \$391  = ok_wait;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13013,15 +12984,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 /* empty */;
             8'h10:
                 (* full_case = 32'd1 *)
-                if (\$205 ) begin
+                if (\$217 ) begin
                 end else begin
-                  \$378  = 1'h0;
+                  \$391  = 1'h0;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
-                if (\$206 ) begin
+                if (\$218 ) begin
                 end else begin
-                  \$378  = 1'h0;
+                  \$391  = 1'h0;
                 end
           endcase
       6'h07:
@@ -13061,17 +13032,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1a:
           /* empty */;
       6'h0d:
-          \$378  = \$245 [0];
+          \$391  = \$258 [0];
       6'h0e:
-          \$378  = \$247 [0];
+          \$391  = \$260 [0];
     endcase
     if (rst) begin
-      \$378  = 1'h0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = is_w;
+    \$392  = is_w;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13086,9 +13057,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h05:
           /* empty */;
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             if (after_emit_pots) begin
-              \$379  = 1'h0;
+              \$392  = 1'h0;
             end
           end
       6'h08:
@@ -13130,10 +13101,10 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-            \$379  = 1'h1;
-          end else if (\$252 ) begin
-            \$379  = 1'h0;
+          if (\$262 ) begin
+            \$392  = 1'h1;
+          end else if (\$265 ) begin
+            \$392  = 1'h0;
           end
       6'h1e:
           /* empty */;
@@ -13164,19 +13135,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$297 ) begin
-            \$379  = 1'h1;
-          end else if (\$302 ) begin
-            \$379  = 1'h0;
+          if (\$310 ) begin
+            \$392  = 1'h1;
+          end else if (\$315 ) begin
+            \$392  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$379  = 1'h0;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = fc_rd_op;
+    \$393  = fc_rd_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13191,9 +13162,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h05:
           /* empty */;
       6'h07:
-          if (\$209 ) begin
+          if (\$222 ) begin
             if (after_emit_pots) begin
-              \$380  = 4'h9;
+              \$393  = 4'h9;
             end
           end
       6'h08:
@@ -13235,10 +13206,10 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-            \$380  = 4'h4;
-          end else if (\$252 ) begin
-            \$380  = \$258 ;
+          if (\$262 ) begin
+            \$393  = 4'h4;
+          end else if (\$265 ) begin
+            \$393  = \$271 ;
           end
       6'h1e:
           /* empty */;
@@ -13269,19 +13240,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$297 ) begin
-            \$380  = 4'h4;
-          end else if (\$302 ) begin
-            \$380  = \$311 ;
+          if (\$310 ) begin
+            \$393  = 4'h4;
+          end else if (\$315 ) begin
+            \$393  = \$324 ;
           end
     endcase
     if (rst) begin
-      \$380  = 4'h0;
+      \$393  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = word;
+    \$394  = word;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13310,15 +13281,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0c:
           /* empty */;
       6'h12:
-          \$381  = { req__data, word[63:8] };
+          \$394  = { req__data, word[63:8] };
     endcase
     if (rst) begin
-      \$381  = 64'h0000000000000000;
+      \$394  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = pix;
+    \$395  = pix;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13353,15 +13324,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0b:
           /* empty */;
       6'h15:
-          \$382  = req__data;
+          \$395  = req__data;
     endcase
     if (rst) begin
-      \$382  = 8'h00;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = pc;
+    \$396  = pc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13397,19 +13368,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h15:
         begin
-          \$383  = \$231 [0];
-          if (\$232 ) begin
-            \$383  = 1'h0;
+          \$396  = \$244 [0];
+          if (\$245 ) begin
+            \$396  = 1'h0;
           end
         end
     endcase
     if (rst) begin
-      \$383  = 1'h0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = spk;
+    \$397  = spk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13449,16 +13420,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h17:
           if (spikes__valid) begin
-            \$384  = spikes__payload;
+            \$397  = spikes__payload;
           end
     endcase
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$397  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = res_cls;
+    \$398  = res_cls;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13502,16 +13473,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$385  = { 5'h00, fc_rsp__payload[89:79] };
+            \$398  = { 5'h00, fc_rsp__payload[89:79] };
           end
     endcase
     if (rst) begin
-      \$385  = 16'h0000;
+      \$398  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = res_neuron;
+    \$399  = res_neuron;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13555,16 +13526,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$386  = { 5'h00, fc_rsp__payload[78:68] };
+            \$399  = { 5'h00, fc_rsp__payload[78:68] };
           end
     endcase
     if (rst) begin
-      \$386  = 16'h0000;
+      \$399  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = res_learned;
+    \$400  = res_learned;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13608,16 +13579,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$387  = \$236 ;
+            \$400  = \$249 ;
           end
     endcase
     if (rst) begin
-      \$387  = 1'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = fc_wr_op;
+    \$401  = fc_wr_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13672,19 +13643,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-            \$388  = 4'h3;
-          end else if (\$252 ) begin
-            \$388  = \$260 ;
+          if (\$262 ) begin
+            \$401  = 4'h3;
+          end else if (\$265 ) begin
+            \$401  = \$273 ;
           end
     endcase
     if (rst) begin
-      \$388  = 4'h0;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = s_acc;
+    \$402  = s_acc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13739,12 +13710,12 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-          end else if (\$252 ) begin
-          end else if (\$253 ) begin
-          end else if (\$256 ) begin
+          if (\$262 ) begin
+          end else if (\$265 ) begin
+          end else if (\$266 ) begin
+          end else if (\$269 ) begin
             if (loader__ok) begin
-              \$389  = 32'd0;
+              \$402  = 32'd0;
             end
           end
       6'h1e:
@@ -13766,18 +13737,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h20:
           /* empty */;
       6'h28:
-          if (\$274 ) begin
-          end else if (\$275 ) begin
-            \$389  = { req__data, s_acc[31:8] };
+          if (\$287 ) begin
+          end else if (\$288 ) begin
+            \$402  = { req__data, s_acc[31:8] };
           end
     endcase
     if (rst) begin
-      \$389  = 32'd0;
+      \$402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = bad;
+    \$403  = bad;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13832,12 +13803,12 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$249 ) begin
-          end else if (\$252 ) begin
-          end else if (\$253 ) begin
-          end else if (\$256 ) begin
+          if (\$262 ) begin
+          end else if (\$265 ) begin
+          end else if (\$266 ) begin
+          end else if (\$269 ) begin
             if (loader__ok) begin
-              \$390  = 1'h0;
+              \$403  = 1'h0;
             end
           end
       6'h1e:
@@ -13859,25 +13830,25 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h20:
           /* empty */;
       6'h28:
-          if (\$274 ) begin
-            if (\$280 ) begin
-              \$390  = 1'h1;
+          if (\$287 ) begin
+            if (\$293 ) begin
+              \$403  = 1'h1;
             end
-          end else if (\$275 ) begin
-            if (\$281 ) begin
-              if (\$293 ) begin
-                \$390  = 1'h1;
+          end else if (\$288 ) begin
+            if (\$294 ) begin
+              if (\$306 ) begin
+                \$403  = 1'h1;
               end
             end
           end
     endcase
     if (rst) begin
-      \$390  = 1'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = cache;
+    \$404  = cache;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13937,23 +13908,23 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h22:
           (* full_case = 32'd1 *)
-          casez (\$264 )
+          casez (\$277 )
             3'h0:
-                \$391 [7:0] = req__data;
+                \$404 [7:0] = req__data;
             3'h1:
-                \$391 [15:8] = req__data;
+                \$404 [15:8] = req__data;
             3'h2:
-                \$391 [23:16] = req__data;
+                \$404 [23:16] = req__data;
             3'h3:
-                \$391 [31:24] = req__data;
+                \$404 [31:24] = req__data;
             3'h4:
-                \$391 [39:32] = req__data;
+                \$404 [39:32] = req__data;
             3'h5:
-                \$391 [47:40] = req__data;
+                \$404 [47:40] = req__data;
             3'h6:
-                \$391 [55:48] = req__data;
+                \$404 [55:48] = req__data;
             3'h7:
-                \$391 [63:56] = req__data;
+                \$404 [63:56] = req__data;
           endcase
       6'h21:
           /* empty */;
@@ -13961,7 +13932,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$391  = fc_rsp__payload[67:4];
+            \$404  = fc_rsp__payload[67:4];
           end
       6'h1f:
           /* empty */;
@@ -13989,16 +13960,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$391  = fc_rsp__payload[67:4];
+            \$404  = fc_rsp__payload[67:4];
           end
     endcase
     if (rst) begin
-      \$391  = 64'h0000000000000000;
+      \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = cidx;
+    \$405  = cidx;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14064,7 +14035,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$392  = \$8 [31:0];
+            \$405  = \$8 [31:0];
           end
       6'h1f:
           /* empty */;
@@ -14092,16 +14063,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$392  = \$8 [31:0];
+            \$405  = \$8 [31:0];
           end
     endcase
     if (rst) begin
-      \$392  = 32'd0;
+      \$405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = last_valid;
+    \$406  = last_valid;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14205,16 +14176,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$393  = 1'h1;
+            \$406  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$393  = 1'h0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = last_seq;
+    \$407  = last_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14318,16 +14289,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$394  = rep_seq;
+            \$407  = rep_seq;
           end
     endcase
     if (rst) begin
-      \$394  = 8'h00;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = last_cmd;
+    \$408  = last_cmd;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14431,16 +14402,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$395  = hdr[15:8];
+            \$408  = hdr[15:8];
           end
     endcase
     if (rst) begin
-      \$395  = 8'h00;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = last_len;
+    \$409  = last_len;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14544,11 +14515,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$396  = \$329 [3:0];
+            \$409  = \$342 [3:0];
           end
     endcase
     if (rst) begin
-      \$396  = 4'h0;
+      \$409  = 4'h0;
     end
   end
   assign label = hdr[31:16];
@@ -14557,7 +14528,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign loader__offset = hdr[55:24];
   assign req__addr = \$1 [10:0];
   assign loader__length = \$11 [10:0];
-  assign \port$7665$16  = hdr[55:16];
+  assign \port$7695$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14573,19 +14544,20 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \fc_rsp__payload.swaps  = fc_rsp__payload[115:109];
   assign \$6  = { 3'h0, a[32:3] };
   assign \$7  = { 1'h0, a[32:1] };
+  assign \$20  = cidx;
+  assign \$22  = 1'h0;
+  assign \$23  = \$8 [31:0];
+  assign \$25  = 1'h0;
+  assign \$44  = \$8 [31:0];
+  assign \$46  = 1'h0;
+  assign \$147  = { \$146 , 1'h0 };
+  assign \$158 [6:0] = hdr[14:8];
+  assign \$158 [7] = 1'h1;
+  assign \$220  = { 8'h00, ebuf[159:8] };
+  assign \$225  = { \$224 , 1'h0 };
   assign \$21  = cidx;
-  assign \$23  = 1'h0;
   assign \$24  = \$8 [31:0];
-  assign \$26  = 1'h0;
   assign \$45  = \$8 [31:0];
-  assign \$47  = 1'h0;
-  assign \$135  = { \$134 , 1'h0 };
-  assign \$146 [6:0] = hdr[14:8];
-  assign \$146 [7] = 1'h1;
-  assign \$212  = { \$211 , 1'h0 };
-  assign \$22  = cidx;
-  assign \$25  = \$8 [31:0];
-  assign \$46  = \$8 [31:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -23474,8 +23446,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$6515$0 (p_rd__data[51:0]),
-    .\port$6521$0 (pool_rd__data[19:0]),
+    .\port$6534$0 (p_rd__data[51:0]),
+    .\port$6540$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -23489,8 +23461,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$829 ),
     .o_busy(\o_busy$309 ),
-    .\port$6515$52 (p_rd__data[103:52]),
-    .\port$6521$20 (pool_rd__data[39:20]),
+    .\port$6534$52 (p_rd__data[103:52]),
+    .\port$6540$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -23502,8 +23474,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$830 ),
     .o_busy(\o_busy$310 ),
-    .\port$6515$104 (p_rd__data[155:104]),
-    .\port$6521$40 (pool_rd__data[59:40]),
+    .\port$6534$104 (p_rd__data[155:104]),
+    .\port$6540$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -23515,8 +23487,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$831 ),
     .o_busy(\o_busy$311 ),
-    .\port$6515$156 (p_rd__data[207:156]),
-    .\port$6521$60 (pool_rd__data[79:60]),
+    .\port$6534$156 (p_rd__data[207:156]),
+    .\port$6540$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -32949,7 +32921,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$0 , \port$6521$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$0 , \port$6540$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33086,10 +33058,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6515$0 ;
-  wire [51:0] \port$6515$0 ;
-  input [19:0] \port$6521$0 ;
-  wire [19:0] \port$6521$0 ;
+  input [51:0] \port$6534$0 ;
+  wire [51:0] \port$6534$0 ;
+  input [19:0] \port$6540$0 ;
+  wire [19:0] \port$6540$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33305,7 +33277,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6515$0 [51:32];
+      \$61  = \port$6534$0 [51:32];
     end
   end
   always @* begin
@@ -33505,7 +33477,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6521$0 [19], \port$6521$0  };
+      \$87  = { \port$6540$0 [19], \port$6540$0  };
     end
   end
   always @* begin
@@ -33519,7 +33491,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6515$0 [31:0];
+      \$89  = \port$6534$0 [31:0];
     end
   end
   always @* begin
@@ -33634,9 +33606,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$6515$0 [51:32];
-  assign i_alt = { \port$6521$0 [19], \port$6521$0  };
-  assign i_th = \port$6515$0 [31:0];
+  assign i_step = \port$6534$0 [51:32];
+  assign i_alt = { \port$6540$0 [19], \port$6540$0  };
+  assign i_th = \port$6534$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33657,7 +33629,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$52 , \port$6521$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$52 , \port$6540$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33793,10 +33765,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6515$52 ;
-  wire [51:0] \port$6515$52 ;
-  input [19:0] \port$6521$20 ;
-  wire [19:0] \port$6521$20 ;
+  input [51:0] \port$6534$52 ;
+  wire [51:0] \port$6534$52 ;
+  input [19:0] \port$6540$20 ;
+  wire [19:0] \port$6540$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34010,7 +33982,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6515$52 [51:32];
+      \$61  = \port$6534$52 [51:32];
     end
   end
   always @* begin
@@ -34210,7 +34182,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6521$20 [19], \port$6521$20  };
+      \$87  = { \port$6540$20 [19], \port$6540$20  };
     end
   end
   always @* begin
@@ -34224,7 +34196,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6515$52 [31:0];
+      \$89  = \port$6534$52 [31:0];
     end
   end
   always @* begin
@@ -34340,9 +34312,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6515$52 [51:32];
-  assign i_alt = { \port$6521$20 [19], \port$6521$20  };
-  assign i_th = \port$6515$52 [31:0];
+  assign i_step = \port$6534$52 [51:32];
+  assign i_alt = { \port$6540$20 [19], \port$6540$20  };
+  assign i_th = \port$6534$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34363,7 +34335,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$104 , \port$6521$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$104 , \port$6540$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -34499,10 +34471,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6515$104 ;
-  wire [51:0] \port$6515$104 ;
-  input [19:0] \port$6521$40 ;
-  wire [19:0] \port$6521$40 ;
+  input [51:0] \port$6534$104 ;
+  wire [51:0] \port$6534$104 ;
+  input [19:0] \port$6540$40 ;
+  wire [19:0] \port$6540$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34716,7 +34688,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6515$104 [51:32];
+      \$61  = \port$6534$104 [51:32];
     end
   end
   always @* begin
@@ -34916,7 +34888,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6521$40 [19], \port$6521$40  };
+      \$87  = { \port$6540$40 [19], \port$6540$40  };
     end
   end
   always @* begin
@@ -34930,7 +34902,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6515$104 [31:0];
+      \$89  = \port$6534$104 [31:0];
     end
   end
   always @* begin
@@ -35046,9 +35018,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6515$104 [51:32];
-  assign i_alt = { \port$6521$40 [19], \port$6521$40  };
-  assign i_th = \port$6515$104 [31:0];
+  assign i_step = \port$6534$104 [51:32];
+  assign i_alt = { \port$6540$40 [19], \port$6540$40  };
+  assign i_th = \port$6534$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -35069,7 +35041,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$156 , \port$6521$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$156 , \port$6540$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -35205,10 +35177,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6515$156 ;
-  wire [51:0] \port$6515$156 ;
-  input [19:0] \port$6521$60 ;
-  wire [19:0] \port$6521$60 ;
+  input [51:0] \port$6534$156 ;
+  wire [51:0] \port$6534$156 ;
+  input [19:0] \port$6540$60 ;
+  wire [19:0] \port$6540$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -35422,7 +35394,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6515$156 [51:32];
+      \$61  = \port$6534$156 [51:32];
     end
   end
   always @* begin
@@ -35622,7 +35594,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6521$60 [19], \port$6521$60  };
+      \$87  = { \port$6540$60 [19], \port$6540$60  };
     end
   end
   always @* begin
@@ -35636,7 +35608,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6515$156 [31:0];
+      \$89  = \port$6534$156 [31:0];
     end
   end
   always @* begin
@@ -35752,9 +35724,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6515$156 [51:32];
-  assign i_alt = { \port$6521$60 [19], \port$6521$60  };
-  assign i_th = \port$6515$156 [31:0];
+  assign i_step = \port$6534$156 [51:32];
+  assign i_alt = { \port$6540$60 [19], \port$6540$60  };
+  assign i_th = \port$6534$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -38663,7 +38635,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, access__rdata__ready, \port$7665$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__valid, access__rdata__payload, clk);
+module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, o__ready, \port$7695$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__payload, access__rdata__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -38908,37 +38880,38 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  reg [7:0] \$318 ;
-  reg [10:0] \$319 ;
+  wire \$318 ;
+  reg [7:0] \$319 ;
   wire [13:0] \$32 ;
-  reg [12:0] \$320 ;
-  reg \$321 ;
+  reg [10:0] \$320 ;
+  reg [12:0] \$321 ;
   reg \$322 ;
   reg \$323 ;
-  reg [10:0] \$324 ;
-  reg [5:0] \$325 ;
-  reg \$326 ;
+  reg \$324 ;
+  reg [10:0] \$325 ;
+  reg [5:0] \$326 ;
   reg \$327 ;
-  reg [8:0] \$328 ;
+  reg \$328 ;
   reg [8:0] \$329 ;
   wire [7:0] \$33 ;
-  reg \$330 ;
-  reg [8:0] \$331 ;
-  reg \$332 ;
-  reg [14:0] \$333 ;
-  reg [1:0] \$334 ;
-  reg [14:0] \$335 ;
-  reg \$336 ;
-  reg [8:0] \$337 ;
-  reg [6:0] \$338 ;
+  reg [8:0] \$330 ;
+  reg \$331 ;
+  reg [8:0] \$332 ;
+  reg \$333 ;
+  reg [14:0] \$334 ;
+  reg [1:0] \$335 ;
+  reg [14:0] \$336 ;
+  reg \$337 ;
+  reg [8:0] \$338 ;
   reg [6:0] \$339 ;
   wire [14:0] \$34 ;
-  reg [2:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg [2:0] \$342 ;
-  reg [223:0] \$343 ;
-  reg [4:0] \$344 ;
-  reg [1:0] \$345 ;
+  reg [6:0] \$340 ;
+  reg [2:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [2:0] \$343 ;
+  reg [223:0] \$344 ;
+  reg [4:0] \$345 ;
+  reg [1:0] \$346 ;
   wire [13:0] \$35 ;
   wire [13:0] \$36 ;
   wire [12:0] \$37 ;
@@ -38972,7 +38945,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   wire [13:0] \$62 ;
   wire [12:0] \$63 ;
   wire [13:0] \$64 ;
-  wire [5:0] \$647 ;
+  wire [5:0] \$648 ;
   wire [12:0] \$65 ;
   wire [12:0] \$66 ;
   wire [13:0] \$67 ;
@@ -39014,14 +38987,14 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   reg [7:0] \$signal  = 8'h00;
   reg [12:0] \$signal$6  = 13'h0000;
   reg [14:0] \$signature__addr ;
-  reg [8:0] \$signature__addr$50 ;
-  reg [8:0] \$signature__addr$53 ;
+  reg [8:0] \$signature__addr$56 ;
+  reg [8:0] \$signature__addr$59 ;
   reg [7:0] \$signature__data ;
-  reg [31:0] \$signature__data$51 ;
-  reg [19:0] \$signature__data$54 ;
+  reg [31:0] \$signature__data$57 ;
+  reg [19:0] \$signature__data$60 ;
   reg \$signature__en ;
-  reg \$signature__en$52 ;
-  reg \$signature__en$55 ;
+  reg \$signature__en$58 ;
+  reg \$signature__en$61 ;
   output access__busy;
   wire access__busy;
   input [10:0] access__length;
@@ -39032,11 +39005,10 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   output access__ok_read;
   reg access__ok_read = 1'h0;
   output [7:0] access__rdata__payload;
-  reg [7:0] access__rdata__payload;
-  input access__rdata__ready;
+  wire [7:0] access__rdata__payload;
   wire access__rdata__ready;
   output access__rdata__valid;
-  reg access__rdata__valid;
+  wire access__rdata__valid;
   input access__read;
   wire access__read;
   wire [7:0] access__region;
@@ -39057,6 +39029,9 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   reg [2:0] ext_loader_state = 3'h0;
   reg g = 1'h0;
   reg hit;
+  reg [7:0] i__payload;
+  wire i__ready;
+  reg i__valid;
   reg i_high = 1'h0;
   reg [10:0] i_length = 11'h000;
   reg is_step = 1'h0;
@@ -39078,9 +39053,13 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   reg load__valid;
   reg [5:0] nbyte = 6'h00;
   reg [6:0] neuron = 7'h00;
+  wire [7:0] o__payload;
+  input o__ready;
+  wire o__ready;
+  wire o__valid;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7665$16 ;
-  wire [39:0] \port$7665$16 ;
+  input [39:0] \port$7695$16 ;
+  wire [39:0] \port$7695$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   reg [10:0] rem = 11'h000;
@@ -39111,8 +39090,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       st[st__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$55 )
-      st[\$signature__addr$53 ] <= \$signature__data$54 ;
+    if (\$signature__en$61 )
+      st[\$signature__addr$59 ] <= \$signature__data$60 ;
   end
   reg [19:0] _0_;
   always @(posedge clk) begin
@@ -39445,8 +39424,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     th[319] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$52 )
-      th[\$signature__addr$50 ] <= \$signature__data$51 ;
+    if (\$signature__en$58 )
+      th[\$signature__addr$56 ] <= \$signature__data$57 ;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -39472,7 +39451,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7665$16 [39:21];
+  assign \$1  = | \port$7695$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39561,7 +39540,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   assign \$144  = neuron + 1'h1;
   assign \$145  = ! rem;
   assign \$146  = ~ rvalid;
-  assign \$147  = \$146  | access__rdata__ready;
+  assign \$147  = \$146  | i__ready;
   assign \$148  = | rem;
   assign \$149  = | rem;
   assign \$150  = raddr + 1'h1;
@@ -39715,139 +39694,150 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   assign \$297  = \$296  + j;
   assign \$299  = p_base + \$298 ;
   assign \$300  = beat == 3'h6;
-  assign \$647  = rlane * 4'h8;
-  assign \$301  = word >> \$647 ;
+  assign \$648  = rlane * 4'h8;
+  assign \$301  = word >> \$648 ;
   assign \$304  = ~ rvalid;
-  assign \$305  = \$304  | access__rdata__ready;
+  assign \$305  = \$304  | i__ready;
   assign \$306  = ~ rvalid;
-  assign \$307  = \$306  | access__rdata__ready;
+  assign \$307  = \$306  | i__ready;
   assign \$308  = ~ rvalid;
-  assign \$309  = \$308  | access__rdata__ready;
-  assign access__busy = ~ \$310 ;
-  assign \$310  = ! ext_loader_state;
-  assign \$311  = ext_loader_state == 1'h1;
-  assign \$312  = ext_loader_state == 2'h2;
-  assign \$313  = ext_loader_state == 2'h3;
-  assign \$314  = ext_loader_state == 3'h4;
-  assign \$315  = ext_loader_state == 3'h5;
-  assign \$316  = ext_loader_state == 3'h6;
-  assign \$317  = ext_loader_state == 3'h7;
+  assign \$309  = \$308  | i__ready;
+  assign \$310  = ~ \$311 ;
+  assign access__busy = \$310  | access__rdata__valid;
+  assign \$311  = ! ext_loader_state;
+  assign \$312  = ext_loader_state == 1'h1;
+  assign \$313  = ext_loader_state == 2'h2;
+  assign \$314  = ext_loader_state == 2'h3;
+  assign \$315  = ext_loader_state == 3'h4;
+  assign \$316  = ext_loader_state == 3'h5;
+  assign \$317  = ext_loader_state == 3'h6;
+  assign \$318  = ext_loader_state == 3'h7;
   always @(posedge clk)
-    \$signal  <= \$318 ;
+    \$signal  <= \$319 ;
   always @(posedge clk)
-    i_length <= \$319 ;
+    i_length <= \$320 ;
   always @(posedge clk)
-    \$signal$6  <= \$320 ;
+    \$signal$6  <= \$321 ;
   always @(posedge clk)
-    i_high <= \$321 ;
+    i_high <= \$322 ;
   always @(posedge clk)
-    access__ok <= \$322 ;
+    access__ok <= \$323 ;
   always @(posedge clk)
-    access__ok_read <= \$323 ;
+    access__ok_read <= \$324 ;
   always @(posedge clk)
-    rem <= \$324 ;
+    rem <= \$325 ;
   always @(posedge clk)
-    nbyte <= \$325 ;
+    nbyte <= \$326 ;
   always @(posedge clk)
-    rvalid <= \$326 ;
+    rvalid <= \$327 ;
   always @(posedge clk)
-    kind_w <= \$327 ;
+    kind_w <= \$328 ;
   always @(posedge clk)
-    rowq <= \$328 ;
+    rowq <= \$329 ;
   always @(posedge clk)
-    row <= \$329 ;
+    row <= \$330 ;
   always @(posedge clk)
-    g <= \$330 ;
+    g <= \$331 ;
   always @(posedge clk)
-    stride <= \$331 ;
+    stride <= \$332 ;
   always @(posedge clk)
-    down <= \$332 ;
+    down <= \$333 ;
   always @(posedge clk)
-    waddr <= \$333 ;
+    waddr <= \$334 ;
   always @(posedge clk)
-    rsrc <= \$334 ;
+    rsrc <= \$335 ;
   always @(posedge clk)
-    raddr <= \$335 ;
+    raddr <= \$336 ;
   always @(posedge clk)
-    is_step <= \$336 ;
+    is_step <= \$337 ;
   always @(posedge clk)
-    sh_base <= \$337 ;
+    sh_base <= \$338 ;
   always @(posedge clk)
-    p_base <= \$338 ;
+    p_base <= \$339 ;
   always @(posedge clk)
-    neuron <= \$339 ;
+    neuron <= \$340 ;
   always @(posedge clk)
-    ext_loader_state <= \$340 ;
+    ext_loader_state <= \$341 ;
   always @(posedge clk)
-    chunk <= \$341 ;
+    chunk <= \$342 ;
   always @(posedge clk)
-    j <= \$342 ;
+    j <= \$343 ;
   always @(posedge clk)
-    pword <= \$343 ;
+    pword <= \$344 ;
   always @(posedge clk)
-    beat <= \$344 ;
+    beat <= \$345 ;
   always @(posedge clk)
-    rlane <= \$345 ;
+    rlane <= \$346 ;
+  \edgekws_board.loader.rdata_slice  rdata_slice (
+    .clk(clk),
+    .i__payload(i__payload),
+    .i__ready(i__ready),
+    .i__valid(i__valid),
+    .o__payload(access__rdata__payload),
+    .o__ready(o__ready),
+    .o__valid(access__rdata__valid),
+    .rst(rst)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = \port$7665$16 [7:0];
+    \$319  = \port$7695$16 [7:0];
     if (rst) begin
-      \$318  = 8'h00;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = access__length;
+    \$320  = access__length;
     if (rst) begin
-      \$319  = 11'h000;
+      \$320  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = \port$7665$16 [20:8];
+    \$321  = \port$7695$16 [20:8];
     if (rst) begin
-      \$320  = 13'h0000;
+      \$321  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = \$1 ;
-    if (rst) begin
-      \$321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$322  = hit;
+    \$322  = \$1 ;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$323  = \$2 ;
+    \$323  = hit;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$324  = rem;
+    \$324  = \$2 ;
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$325  = rem;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
-          \$324  = i_length;
+          \$325  = i_length;
       3'h2:
           if (\$115 ) begin
           end else if (access__wdata__valid) begin
-            \$324  = \$116 [10:0];
+            \$325  = \$116 [10:0];
           end
       3'h4:
           /* empty */;
       3'h1:
           if (\$134 ) begin
           end else if (access__wdata__valid) begin
-            \$324  = \$135 [10:0];
+            \$325  = \$135 [10:0];
           end
       3'h5:
           /* empty */;
@@ -39858,56 +39848,56 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h3:
           if (\$147 ) begin
             if (\$149 ) begin
-              \$324  = \$151 [10:0];
+              \$325  = \$151 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$324  = 11'h000;
+      \$325  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$325  = nbyte;
+    \$326  = nbyte;
     casez (ext_loader_state)
       3'h0:
-          \$325  = 6'h00;
+          \$326  = 6'h00;
       3'h2:
           if (\$115 ) begin
           end else if (access__wdata__valid) begin
             (* full_case = 32'd1 *)
             if (\$120 ) begin
             end else begin
-              \$325  = \$121 [5:0];
+              \$326  = \$121 [5:0];
             end
           end
       3'h4:
           if (load__ready) begin
-            \$325  = \$122 [5:0];
+            \$326  = \$122 [5:0];
             if (\$123 ) begin
-              \$325  = 6'h00;
+              \$326  = 6'h00;
             end
           end
       3'h1:
           if (\$134 ) begin
           end else if (access__wdata__valid) begin
-            \$325  = \$136 [5:0];
+            \$326  = \$136 [5:0];
             if (\$137 ) begin
-              \$325  = 6'h00;
+              \$326  = 6'h00;
             end
           end
     endcase
     if (rst) begin
-      \$325  = 6'h00;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$326  = rvalid;
+    \$327  = rvalid;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
-          \$326  = 1'h0;
+          \$327  = 1'h0;
       3'h2:
           /* empty */;
       3'h4:
@@ -39922,58 +39912,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           /* empty */;
       3'h3:
           if (\$147 ) begin
-            \$326  = \$148 ;
+            \$327  = \$148 ;
           end
-    endcase
-    if (rst) begin
-      \$326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$327  = kind_w;
-    casez (ext_loader_state)
-      3'h0:
-          casez (\$signal )
-            8'h00:
-                \$327  = 1'h1;
-            8'h10:
-                \$327  = 1'h0;
-            8'h18:
-                \$327  = 1'h0;
-            8'h01:
-                \$327  = 1'h1;
-            8'h09:
-                \$327  = 1'h1;
-            8'h11:
-                \$327  = 1'h0;
-            8'h19:
-                \$327  = 1'h0;
-            8'h02:
-                \$327  = 1'h1;
-            8'h0a:
-                \$327  = 1'h1;
-            8'h12:
-                \$327  = 1'h0;
-            8'h1a:
-                \$327  = 1'h0;
-            8'h03:
-                \$327  = 1'h1;
-            8'h0b:
-                \$327  = 1'h1;
-            8'h13:
-                \$327  = 1'h0;
-            8'h1b:
-                \$327  = 1'h0;
-            8'h04:
-                \$327  = 1'h1;
-            8'h0c:
-                \$327  = 1'h1;
-            8'h14:
-                \$327  = 1'h0;
-            8'h1c:
-                \$327  = 1'h0;
-          endcase
     endcase
     if (rst) begin
       \$327  = 1'h0;
@@ -39981,111 +39921,102 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$328  = rowq;
+    \$328  = kind_w;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$328  = \$5 [8:0];
+                \$328  = 1'h1;
             8'h10:
-                /* empty */;
+                \$328  = 1'h0;
             8'h18:
-                /* empty */;
+                \$328  = 1'h0;
             8'h01:
-                \$328  = \$19 [8:0];
+                \$328  = 1'h1;
             8'h09:
-                \$328  = \$29 [8:0];
+                \$328  = 1'h1;
             8'h11:
-                /* empty */;
+                \$328  = 1'h0;
             8'h19:
-                /* empty */;
+                \$328  = 1'h0;
             8'h02:
-                \$328  = \$43 [8:0];
+                \$328  = 1'h1;
             8'h0a:
-                \$328  = \$53 [8:0];
+                \$328  = 1'h1;
             8'h12:
-                /* empty */;
+                \$328  = 1'h0;
             8'h1a:
-                /* empty */;
+                \$328  = 1'h0;
             8'h03:
-                \$328  = \$67 [8:0];
+                \$328  = 1'h1;
             8'h0b:
-                \$328  = \$77 [8:0];
+                \$328  = 1'h1;
             8'h13:
-                /* empty */;
+                \$328  = 1'h0;
             8'h1b:
-                /* empty */;
+                \$328  = 1'h0;
             8'h04:
-                \$328  = \$91 [8:0];
+                \$328  = 1'h1;
             8'h0c:
-                \$328  = \$101 [8:0];
+                \$328  = 1'h1;
+            8'h14:
+                \$328  = 1'h0;
+            8'h1c:
+                \$328  = 1'h0;
           endcase
-      3'h2:
-          /* empty */;
-      3'h4:
-          if (load__ready) begin
-            if (\$123 ) begin
-              if (\$124 ) begin
-                \$328  = \$127 [8:0];
-              end
-            end
-          end
     endcase
     if (rst) begin
-      \$328  = 9'h000;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$329  = row;
+    \$329  = rowq;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$329  = \$10 [8:0];
+                \$329  = \$5 [8:0];
             8'h10:
                 /* empty */;
             8'h18:
                 /* empty */;
             8'h01:
-                \$329  = \$24 [8:0];
+                \$329  = \$19 [8:0];
             8'h09:
-                \$329  = \$34 [8:0];
+                \$329  = \$29 [8:0];
             8'h11:
                 /* empty */;
             8'h19:
                 /* empty */;
             8'h02:
-                \$329  = \$48 [8:0];
+                \$329  = \$43 [8:0];
             8'h0a:
-                \$329  = \$58 [8:0];
+                \$329  = \$53 [8:0];
             8'h12:
                 /* empty */;
             8'h1a:
                 /* empty */;
             8'h03:
-                \$329  = \$72 [8:0];
+                \$329  = \$67 [8:0];
             8'h0b:
-                \$329  = \$82 [8:0];
+                \$329  = \$77 [8:0];
             8'h13:
                 /* empty */;
             8'h1b:
                 /* empty */;
             8'h04:
-                \$329  = \$96 [8:0];
+                \$329  = \$91 [8:0];
             8'h0c:
-                \$329  = \$106 [8:0];
+                \$329  = \$101 [8:0];
           endcase
       3'h2:
           /* empty */;
       3'h4:
           if (load__ready) begin
             if (\$123 ) begin
-              (* full_case = 32'd1 *)
               if (\$124 ) begin
-                \$329  = \$130 [8:0];
-              end else begin
-                \$329  = \$132 [8:0];
+                \$329  = \$127 [8:0];
               end
             end
           end
@@ -40096,44 +40027,44 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$330  = g;
+    \$330  = row;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$330  = 1'h0;
+                \$330  = \$10 [8:0];
             8'h10:
                 /* empty */;
             8'h18:
                 /* empty */;
             8'h01:
-                \$330  = 1'h0;
+                \$330  = \$24 [8:0];
             8'h09:
-                \$330  = 1'h0;
+                \$330  = \$34 [8:0];
             8'h11:
                 /* empty */;
             8'h19:
                 /* empty */;
             8'h02:
-                \$330  = 1'h0;
+                \$330  = \$48 [8:0];
             8'h0a:
-                \$330  = 1'h0;
+                \$330  = \$58 [8:0];
             8'h12:
                 /* empty */;
             8'h1a:
                 /* empty */;
             8'h03:
-                \$330  = 1'h0;
+                \$330  = \$72 [8:0];
             8'h0b:
-                \$330  = 1'h0;
+                \$330  = \$82 [8:0];
             8'h13:
                 /* empty */;
             8'h1b:
                 /* empty */;
             8'h04:
-                \$330  = 1'h0;
+                \$330  = \$96 [8:0];
             8'h0c:
-                \$330  = 1'h0;
+                \$330  = \$106 [8:0];
           endcase
       3'h2:
           /* empty */;
@@ -40142,255 +40073,314 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
             if (\$123 ) begin
               (* full_case = 32'd1 *)
               if (\$124 ) begin
-                \$330  = 1'h0;
+                \$330  = \$130 [8:0];
               end else begin
-                \$330  = \$131 [0];
+                \$330  = \$132 [8:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$331  = stride;
+    \$331  = g;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$331  = 9'h019;
+                \$331  = 1'h0;
             8'h10:
                 /* empty */;
             8'h18:
                 /* empty */;
             8'h01:
-                \$331  = 9'h009;
+                \$331  = 1'h0;
             8'h09:
-                \$331  = 9'h040;
+                \$331  = 1'h0;
             8'h11:
                 /* empty */;
             8'h19:
                 /* empty */;
             8'h02:
-                \$331  = 9'h009;
+                \$331  = 1'h0;
             8'h0a:
-                \$331  = 9'h040;
+                \$331  = 1'h0;
             8'h12:
                 /* empty */;
             8'h1a:
                 /* empty */;
             8'h03:
-                \$331  = 9'h009;
+                \$331  = 1'h0;
             8'h0b:
-                \$331  = 9'h040;
+                \$331  = 1'h0;
             8'h13:
                 /* empty */;
             8'h1b:
                 /* empty */;
             8'h04:
-                \$331  = 9'h009;
+                \$331  = 1'h0;
             8'h0c:
-                \$331  = 9'h040;
+                \$331  = 1'h0;
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          if (load__ready) begin
+            if (\$123 ) begin
+              (* full_case = 32'd1 *)
+              if (\$124 ) begin
+                \$331  = 1'h0;
+              end else begin
+                \$331  = \$131 [0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$332  = stride;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$332  = 9'h019;
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$332  = 9'h009;
+            8'h09:
+                \$332  = 9'h040;
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$332  = 9'h009;
+            8'h0a:
+                \$332  = 9'h040;
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$332  = 9'h009;
+            8'h0b:
+                \$332  = 9'h040;
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$332  = 9'h009;
+            8'h0c:
+                \$332  = 9'h040;
           endcase
     endcase
     if (rst) begin
-      \$331  = 9'h000;
+      \$332  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$332  = down;
+    \$333  = down;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$332  = 1'h0;
+                \$333  = 1'h0;
             8'h10:
                 /* empty */;
             8'h18:
                 /* empty */;
             8'h01:
-                \$332  = 1'h1;
+                \$333  = 1'h1;
             8'h09:
-                \$332  = 1'h0;
+                \$333  = 1'h0;
             8'h11:
                 /* empty */;
             8'h19:
                 /* empty */;
             8'h02:
-                \$332  = 1'h1;
+                \$333  = 1'h1;
             8'h0a:
-                \$332  = 1'h0;
+                \$333  = 1'h0;
             8'h12:
                 /* empty */;
             8'h1a:
                 /* empty */;
             8'h03:
-                \$332  = 1'h1;
+                \$333  = 1'h1;
             8'h0b:
-                \$332  = 1'h0;
+                \$333  = 1'h0;
             8'h13:
                 /* empty */;
             8'h1b:
                 /* empty */;
             8'h04:
-                \$332  = 1'h1;
+                \$333  = 1'h1;
             8'h0c:
-                \$332  = 1'h0;
+                \$333  = 1'h0;
           endcase
     endcase
     if (rst) begin
-      \$332  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$333  = waddr;
+    \$334  = waddr;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$333  = { 1'h0, \$11  };
+                \$334  = { 1'h0, \$11  };
             8'h10:
                 /* empty */;
             8'h18:
                 /* empty */;
             8'h01:
-                \$333  = { 1'h0, \$25  };
+                \$334  = { 1'h0, \$25  };
             8'h09:
-                \$333  = { 1'h0, \$35  };
+                \$334  = { 1'h0, \$35  };
             8'h11:
                 /* empty */;
             8'h19:
                 /* empty */;
             8'h02:
-                \$333  = { 1'h0, \$49  };
+                \$334  = { 1'h0, \$49  };
             8'h0a:
-                \$333  = { 1'h0, \$59  };
+                \$334  = { 1'h0, \$59  };
             8'h12:
                 /* empty */;
             8'h1a:
                 /* empty */;
             8'h03:
-                \$333  = \$73 ;
+                \$334  = \$73 ;
             8'h0b:
-                \$333  = \$83 ;
+                \$334  = \$83 ;
             8'h13:
                 /* empty */;
             8'h1b:
                 /* empty */;
             8'h04:
-                \$333  = \$97 ;
+                \$334  = \$97 ;
             8'h0c:
-                \$333  = \$107 ;
+                \$334  = \$107 ;
           endcase
       3'h2:
           if (\$115 ) begin
           end else if (access__wdata__valid) begin
-            \$333  = \$117 [14:0];
+            \$334  = \$117 [14:0];
           end
     endcase
     if (rst) begin
-      \$333  = 15'h0000;
+      \$334  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$334  = rsrc;
+    \$335  = rsrc;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h10:
-                \$334  = 2'h1;
+                \$335  = 2'h1;
             8'h18:
-                \$334  = 2'h2;
+                \$335  = 2'h2;
             8'h01:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h09:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h11:
-                \$334  = 2'h1;
+                \$335  = 2'h1;
             8'h19:
-                \$334  = 2'h2;
+                \$335  = 2'h2;
             8'h02:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h0a:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h12:
-                \$334  = 2'h1;
+                \$335  = 2'h1;
             8'h1a:
-                \$334  = 2'h2;
+                \$335  = 2'h2;
             8'h03:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h0b:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h13:
-                \$334  = 2'h1;
+                \$335  = 2'h1;
             8'h1b:
-                \$334  = 2'h2;
+                \$335  = 2'h2;
             8'h04:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h0c:
-                \$334  = 2'h0;
+                \$335  = 2'h0;
             8'h14:
-                \$334  = 2'h1;
+                \$335  = 2'h1;
             8'h1c:
-                \$334  = 2'h2;
+                \$335  = 2'h2;
           endcase
     endcase
     if (rst) begin
-      \$334  = 2'h0;
+      \$335  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$335  = raddr;
+    \$336  = raddr;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
-                \$335  = { 1'h0, \$12  };
+                \$336  = { 1'h0, \$12  };
             8'h10:
-                \$335  = { 1'h0, \$14  };
+                \$336  = { 1'h0, \$14  };
             8'h18:
-                \$335  = { 1'h0, \$16  };
+                \$336  = { 1'h0, \$16  };
             8'h01:
-                \$335  = { 1'h0, \$26  };
+                \$336  = { 1'h0, \$26  };
             8'h09:
-                \$335  = { 1'h0, \$36  };
+                \$336  = { 1'h0, \$36  };
             8'h11:
-                \$335  = { 1'h0, \$38  };
+                \$336  = { 1'h0, \$38  };
             8'h19:
-                \$335  = { 1'h0, \$40  };
+                \$336  = { 1'h0, \$40  };
             8'h02:
-                \$335  = { 1'h0, \$50  };
+                \$336  = { 1'h0, \$50  };
             8'h0a:
-                \$335  = { 1'h0, \$60  };
+                \$336  = { 1'h0, \$60  };
             8'h12:
-                \$335  = { 1'h0, \$62  };
+                \$336  = { 1'h0, \$62  };
             8'h1a:
-                \$335  = { 1'h0, \$64  };
+                \$336  = { 1'h0, \$64  };
             8'h03:
-                \$335  = \$74 ;
+                \$336  = \$74 ;
             8'h0b:
-                \$335  = \$84 ;
+                \$336  = \$84 ;
             8'h13:
-                \$335  = { 1'h0, \$86  };
+                \$336  = { 1'h0, \$86  };
             8'h1b:
-                \$335  = { 1'h0, \$88  };
+                \$336  = { 1'h0, \$88  };
             8'h04:
-                \$335  = \$98 ;
+                \$336  = \$98 ;
             8'h0c:
-                \$335  = \$108 ;
+                \$336  = \$108 ;
             8'h14:
-                \$335  = { 1'h0, \$110  };
+                \$336  = { 1'h0, \$110  };
             8'h1c:
-                \$335  = { 1'h0, \$112  };
+                \$336  = { 1'h0, \$112  };
           endcase
       3'h2:
           /* empty */;
@@ -40407,225 +40397,159 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h3:
           if (\$147 ) begin
             if (\$149 ) begin
-              \$335  = \$150 [14:0];
+              \$336  = \$150 [14:0];
             end
           end
     endcase
     if (rst) begin
-      \$335  = 15'h0000;
+      \$336  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$336  = is_step;
+    \$337  = is_step;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
                 /* empty */;
             8'h10:
-                \$336  = 1'h0;
+                \$337  = 1'h0;
             8'h18:
-                \$336  = 1'h1;
+                \$337  = 1'h1;
             8'h01:
                 /* empty */;
             8'h09:
                 /* empty */;
             8'h11:
-                \$336  = 1'h0;
+                \$337  = 1'h0;
             8'h19:
-                \$336  = 1'h1;
+                \$337  = 1'h1;
             8'h02:
                 /* empty */;
             8'h0a:
                 /* empty */;
             8'h12:
-                \$336  = 1'h0;
+                \$337  = 1'h0;
             8'h1a:
-                \$336  = 1'h1;
+                \$337  = 1'h1;
             8'h03:
                 /* empty */;
             8'h0b:
                 /* empty */;
             8'h13:
-                \$336  = 1'h0;
+                \$337  = 1'h0;
             8'h1b:
-                \$336  = 1'h1;
+                \$337  = 1'h1;
             8'h04:
                 /* empty */;
             8'h0c:
                 /* empty */;
             8'h14:
-                \$336  = 1'h0;
+                \$337  = 1'h0;
             8'h1c:
-                \$336  = 1'h1;
+                \$337  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$336  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$337  = sh_base;
+    \$338  = sh_base;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
                 /* empty */;
             8'h10:
-                \$337  = 9'h000;
+                \$338  = 9'h000;
             8'h18:
-                \$337  = 9'h000;
+                \$338  = 9'h000;
             8'h01:
                 /* empty */;
             8'h09:
                 /* empty */;
             8'h11:
-                \$337  = 9'h040;
+                \$338  = 9'h040;
             8'h19:
-                \$337  = 9'h040;
+                \$338  = 9'h040;
             8'h02:
                 /* empty */;
             8'h0a:
                 /* empty */;
             8'h12:
-                \$337  = 9'h080;
+                \$338  = 9'h080;
             8'h1a:
-                \$337  = 9'h080;
+                \$338  = 9'h080;
             8'h03:
                 /* empty */;
             8'h0b:
                 /* empty */;
             8'h13:
-                \$337  = 9'h0c0;
+                \$338  = 9'h0c0;
             8'h1b:
-                \$337  = 9'h0c0;
+                \$338  = 9'h0c0;
             8'h04:
                 /* empty */;
             8'h0c:
                 /* empty */;
             8'h14:
-                \$337  = 9'h100;
+                \$338  = 9'h100;
             8'h1c:
-                \$337  = 9'h100;
+                \$338  = 9'h100;
           endcase
     endcase
     if (rst) begin
-      \$337  = 9'h000;
+      \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$338  = p_base;
+    \$339  = p_base;
     casez (ext_loader_state)
       3'h0:
           casez (\$signal )
             8'h00:
                 /* empty */;
             8'h10:
-                \$338  = 7'h00;
+                \$339  = 7'h00;
             8'h18:
-                \$338  = 7'h00;
+                \$339  = 7'h00;
             8'h01:
                 /* empty */;
             8'h09:
                 /* empty */;
             8'h11:
-                \$338  = 7'h10;
+                \$339  = 7'h10;
             8'h19:
-                \$338  = 7'h10;
+                \$339  = 7'h10;
             8'h02:
                 /* empty */;
             8'h0a:
                 /* empty */;
             8'h12:
-                \$338  = 7'h20;
+                \$339  = 7'h20;
             8'h1a:
-                \$338  = 7'h20;
+                \$339  = 7'h20;
             8'h03:
                 /* empty */;
             8'h0b:
                 /* empty */;
             8'h13:
-                \$338  = 7'h30;
+                \$339  = 7'h30;
             8'h1b:
-                \$338  = 7'h30;
+                \$339  = 7'h30;
             8'h04:
                 /* empty */;
             8'h0c:
                 /* empty */;
             8'h14:
-                \$338  = 7'h40;
+                \$339  = 7'h40;
             8'h1c:
-                \$338  = 7'h40;
+                \$339  = 7'h40;
           endcase
-    endcase
-    if (rst) begin
-      \$338  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$339  = neuron;
-    casez (ext_loader_state)
-      3'h0:
-          casez (\$signal )
-            8'h00:
-                /* empty */;
-            8'h10:
-                \$339  = \$13 [6:0];
-            8'h18:
-                \$339  = \$15 [6:0];
-            8'h01:
-                /* empty */;
-            8'h09:
-                /* empty */;
-            8'h11:
-                \$339  = \$37 [6:0];
-            8'h19:
-                \$339  = \$39 [6:0];
-            8'h02:
-                /* empty */;
-            8'h0a:
-                /* empty */;
-            8'h12:
-                \$339  = \$61 [6:0];
-            8'h1a:
-                \$339  = \$63 [6:0];
-            8'h03:
-                /* empty */;
-            8'h0b:
-                /* empty */;
-            8'h13:
-                \$339  = \$85 [6:0];
-            8'h1b:
-                \$339  = \$87 [6:0];
-            8'h04:
-                /* empty */;
-            8'h0c:
-                /* empty */;
-            8'h14:
-                \$339  = \$109 [6:0];
-            8'h1c:
-                \$339  = \$111 [6:0];
-          endcase
-      3'h2:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          if (load__ready) begin
-            if (\$143 ) begin
-              \$339  = \$144 [6:0];
-            end
-          end
     endcase
     if (rst) begin
       \$339  = 7'h00;
@@ -40633,53 +40557,119 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$340  = ext_loader_state;
+    \$340  = neuron;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                /* empty */;
+            8'h10:
+                \$340  = \$13 [6:0];
+            8'h18:
+                \$340  = \$15 [6:0];
+            8'h01:
+                /* empty */;
+            8'h09:
+                /* empty */;
+            8'h11:
+                \$340  = \$37 [6:0];
+            8'h19:
+                \$340  = \$39 [6:0];
+            8'h02:
+                /* empty */;
+            8'h0a:
+                /* empty */;
+            8'h12:
+                \$340  = \$61 [6:0];
+            8'h1a:
+                \$340  = \$63 [6:0];
+            8'h03:
+                /* empty */;
+            8'h0b:
+                /* empty */;
+            8'h13:
+                \$340  = \$85 [6:0];
+            8'h1b:
+                \$340  = \$87 [6:0];
+            8'h04:
+                /* empty */;
+            8'h0c:
+                /* empty */;
+            8'h14:
+                \$340  = \$109 [6:0];
+            8'h1c:
+                \$340  = \$111 [6:0];
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          if (load__ready) begin
+            if (\$143 ) begin
+              \$340  = \$144 [6:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$340  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$341  = ext_loader_state;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
           if (\$113 ) begin
-            \$340  = 3'h1;
+            \$341  = 3'h1;
             if (kind_w) begin
-              \$340  = 3'h2;
+              \$341  = 3'h2;
             end
           end else if (\$114 ) begin
-            \$340  = 3'h3;
+            \$341  = 3'h3;
           end
       3'h2:
           if (\$115 ) begin
-            \$340  = 3'h0;
+            \$341  = 3'h0;
           end else if (access__wdata__valid) begin
             if (\$120 ) begin
-              \$340  = 3'h4;
+              \$341  = 3'h4;
             end
           end
       3'h4:
           if (load__ready) begin
-            \$340  = 3'h2;
+            \$341  = 3'h2;
             if (\$133 ) begin
-              \$340  = 3'h0;
+              \$341  = 3'h0;
             end
           end
       3'h1:
           if (\$134 ) begin
-            \$340  = 3'h0;
+            \$341  = 3'h0;
           end else if (access__wdata__valid) begin
             if (\$137 ) begin
-              \$340  = 3'h5;
+              \$341  = 3'h5;
             end
           end
       3'h5:
-          \$340  = 3'h6;
+          \$341  = 3'h6;
       3'h6:
           if (\$140 ) begin
-            \$340  = 3'h7;
+            \$341  = 3'h7;
           end
       3'h7:
           if (load__ready) begin
             if (\$143 ) begin
-              \$340  = 3'h1;
+              \$341  = 3'h1;
               if (\$145 ) begin
-                \$340  = 3'h0;
+                \$341  = 3'h0;
               end
             end
           end
@@ -40688,17 +40678,17 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
             (* full_case = 32'd1 *)
             if (\$149 ) begin
             end else begin
-              \$340  = 3'h0;
+              \$341  = 3'h0;
             end
           end
     endcase
     if (rst) begin
-      \$340  = 3'h0;
+      \$341  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$341  = chunk;
+    \$342  = chunk;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -40708,18 +40698,18 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
             (* full_case = 32'd1 *)
             casez (nbyte[1:0])
               2'h0:
-                  \$341 [7:0] = access__wdata__payload;
+                  \$342 [7:0] = access__wdata__payload;
               2'h1:
-                  \$341 [15:8] = access__wdata__payload;
+                  \$342 [15:8] = access__wdata__payload;
               2'h2:
-                  \$341 [23:16] = access__wdata__payload;
+                  \$342 [23:16] = access__wdata__payload;
               2'h3:
-                  \$341 [31:24] = access__wdata__payload;
+                  \$342 [31:24] = access__wdata__payload;
             endcase
           end
       3'h4:
           if (load__ready) begin
-            \$341  = 32'd0;
+            \$342  = 32'd0;
           end
       3'h1:
           if (\$134 ) begin
@@ -40727,13 +40717,13 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
             (* full_case = 32'd1 *)
             casez (nbyte[1:0])
               2'h0:
-                  \$341 [7:0] = access__wdata__payload;
+                  \$342 [7:0] = access__wdata__payload;
               2'h1:
-                  \$341 [15:8] = access__wdata__payload;
+                  \$342 [15:8] = access__wdata__payload;
               2'h2:
-                  \$341 [23:16] = access__wdata__payload;
+                  \$342 [23:16] = access__wdata__payload;
               2'h3:
-                  \$341 [31:24] = access__wdata__payload;
+                  \$342 [31:24] = access__wdata__payload;
             endcase
           end
       3'h5:
@@ -40743,17 +40733,17 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h7:
           if (load__ready) begin
             if (\$143 ) begin
-              \$341  = 32'd0;
+              \$342  = 32'd0;
             end
           end
     endcase
     if (rst) begin
-      \$341  = 32'd0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$342  = j;
+    \$343  = j;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -40764,17 +40754,17 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$342  = 3'h0;
+          \$343  = 3'h0;
       3'h6:
-          \$342  = \$138 [2:0];
+          \$343  = \$138 [2:0];
     endcase
     if (rst) begin
-      \$342  = 3'h0;
+      \$343  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$343  = pword;
+    \$344  = pword;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -40788,20 +40778,20 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           /* empty */;
       3'h6:
           if (\$139 ) begin
-            \$343  = { 16'h0000, st_rd__data, th_rd__data, pword[207:52] };
+            \$344  = { 16'h0000, st_rd__data, th_rd__data, pword[207:52] };
           end
       3'h7:
           if (load__ready) begin
-            \$343  = \$141 ;
+            \$344  = \$141 ;
           end
     endcase
     if (rst) begin
-      \$343  = 224'h00000000000000000000000000000000000000000000000000000000;
+      \$344  = 224'h00000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$344  = beat;
+    \$345  = beat;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -40815,20 +40805,20 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           /* empty */;
       3'h6:
           if (\$140 ) begin
-            \$344  = 5'h00;
+            \$345  = 5'h00;
           end
       3'h7:
           if (load__ready) begin
-            \$344  = \$142 [4:0];
+            \$345  = \$142 [4:0];
           end
     endcase
     if (rst) begin
-      \$344  = 5'h00;
+      \$345  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$345  = rlane;
+    \$346  = rlane;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
@@ -40848,12 +40838,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h3:
           if (\$147 ) begin
             if (\$149 ) begin
-              \$345  = \$153 ;
+              \$346  = \$153 ;
             end
           end
     endcase
     if (rst) begin
-      \$345  = 2'h0;
+      \$346  = 2'h0;
     end
   end
   always @* begin
@@ -41049,7 +41039,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__addr$50  = 9'h000;
+    \$signature__addr$56  = 9'h000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41060,12 +41050,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__addr$50  = \$291 [8:0];
+          \$signature__addr$56  = \$291 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__data$51  = 32'd0;
+    \$signature__data$57  = 32'd0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41076,12 +41066,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__data$51  = chunk;
+          \$signature__data$57  = chunk;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__en$52  = 1'h0;
+    \$signature__en$58  = 1'h0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41092,12 +41082,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__en$52  = \$292 ;
+          \$signature__en$58  = \$292 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__addr$53  = 9'h000;
+    \$signature__addr$59  = 9'h000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41108,12 +41098,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__addr$53  = \$293 [8:0];
+          \$signature__addr$59  = \$293 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__data$54  = 20'h00000;
+    \$signature__data$60  = 20'h00000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41124,12 +41114,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__data$54  = chunk[19:0];
+          \$signature__data$60  = chunk[19:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$signature__en$55  = 1'h0;
+    \$signature__en$61  = 1'h0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
@@ -41140,7 +41130,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h1:
           /* empty */;
       3'h5:
-          \$signature__en$55  = is_step;
+          \$signature__en$61  = is_step;
     endcase
   end
   always @* begin
@@ -41267,7 +41257,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    access__rdata__valid = 1'h0;
+    i__valid = 1'h0;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
@@ -41285,12 +41275,12 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h7:
           /* empty */;
       3'h3:
-          access__rdata__valid = rvalid;
+          i__valid = rvalid;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    access__rdata__payload = 8'h00;
+    i__payload = 8'h00;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
@@ -41308,7 +41298,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
       3'h7:
           /* empty */;
       3'h3:
-          access__rdata__payload = \$301 ;
+          i__payload = \$301 ;
     endcase
   end
   always @* begin
@@ -41357,8 +41347,11 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           w_rd__en = \$309 ;
     endcase
   end
-  assign access__region = \port$7665$16 [7:0];
-  assign access__offset = \port$7665$16 [39:8];
+  assign access__region = \port$7695$16 [7:0];
+  assign access__offset = \port$7695$16 [39:8];
+  assign o__payload = access__rdata__payload;
+  assign access__rdata__ready = o__ready;
+  assign o__valid = access__rdata__valid;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];
@@ -41423,4 +41416,103 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   assign \$298  = { 2'h0, neuron[6:2] };
   assign \$302  = { 2'h0, raddr[14:2] };
   assign \$303  = { 2'h0, raddr[14:2] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \edgekws_board.loader.rdata_slice (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg [7:0] \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg [7:0] \$8 ;
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  input rst;
+  wire rst;
+  reg [7:0] skid = 8'h00;
+  reg skid_valid = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign \$2  = o__ready | \$1 ;
+  assign \$3  = ~ skid_valid;
+  assign \$4  = i__valid & \$3 ;
+  always @(posedge clk)
+    o__payload <= \$5 ;
+  always @(posedge clk)
+    o__valid <= \$6 ;
+  always @(posedge clk)
+    skid_valid <= \$7 ;
+  always @(posedge clk)
+    skid <= \$8 ;
+  assign i__ready = ~ skid_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$5  = o__payload;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$5  = skid;
+      end else begin
+        \$5  = i__payload;
+      end
+    end
+    if (rst) begin
+      \$5  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$6  = o__valid;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$6  = 1'h1;
+      end else begin
+        \$6  = i__valid;
+      end
+    end
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$7  = skid_valid;
+    if (\$2 ) begin
+      if (skid_valid) begin
+        \$7  = 1'h0;
+      end
+    end else if (\$4 ) begin
+      \$7  = 1'h1;
+    end
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$8  = skid;
+    if (\$2 ) begin
+    end else if (\$4 ) begin
+      \$8  = i__payload;
+    end
+    if (rst) begin
+      \$8  = 8'h00;
+    end
+  end
 endmodule

@@ -198,8 +198,13 @@ class _ReplyWriter:
         self.last_cmd = Signal(8)
         self.last_len = Signal(range(STORED_REPLY + 1))
         self.stored = Array(Signal(8, name=f"stored{j}") for j in range(STORED_REPLY))
-        with m.If(self.keep & rep.we & (rep.addr < STORED_REPLY)):
-            m.d.sync += self.stored[rep.addr].eq(rep.data)
+        # Decoded from the head's address and from wp, not from rep.addr (an adder and
+        # a comparator in front of the byte enables; a replay rewrites the same bytes).
+        with m.If(self.keep & self.head_en):
+            m.d.sync += self.stored[self.head_addr].eq(self.head_data)
+        for j in range(STORED_REPLY - 3):
+            with m.If(self.keep & self.put_en & (self.wp == j)):
+                m.d.sync += self.stored[3 + j].eq(self.put_data)
 
     def put(self, m, data):
         """Write ``data`` as the next payload byte (this cycle)."""
@@ -602,8 +607,9 @@ class _DispatchLogic:
         """EMIT: ``n`` bytes of ``ebuf``; then the potentials (READ_POT) if asked for."""
         m, k, n, wc = self.m, self.k, self.n, self.wc
         with m.State("EMIT"):
-            self.reply.put(m, self.ebuf.word_select(k, 8))
-            m.d.sync += k.eq(k + 1)
+            # ebuf shifts down a byte a cycle: no byte multiplexer on k.
+            self.reply.put(m, self.ebuf[:8])
+            m.d.sync += [k.eq(k + 1), self.ebuf.eq(self.ebuf >> 8)]
             with m.If(k == n - 1):
                 with m.If(self.after_emit_pots):
                     m.d.sync += [wc.a.eq(0), n.eq(self.n_pot << 1), wc.is_w.eq(0),

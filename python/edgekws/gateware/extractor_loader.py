@@ -31,6 +31,7 @@ from .. import protocol
 from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .conv.step import THRESHOLD_BITS
 from .interfaces import RegionAccessSignature
+from .register_slice import RegisterSlice
 from .unused import checking_arguments
 
 __all__ = ["OK_LATENCY", "ExtractorLoader", "ExtractorLoaderModel", "RegionInfo", "regions"]
@@ -256,7 +257,9 @@ class ExtractorLoader(wiring.Component):
         * ``read`` (while not ``busy`` and ``ok_read``) sends ``length`` bytes on
           ``rdata``: the golden layout of what was last written (zeros after reset; a
           step as u32 of its low ``ext.step_bits`` bits). The inputs are held as for
-          ``write``.
+          ``write``. ``rdata`` comes out of a register slice (a byte two cycles after
+          its read address at the earliest): the shadow memory's output and the byte
+          select stay off the path into the reply buffer.
         * ``busy``: from the cycle after ``write``/``read`` until the last ``load`` beat
           or ``rdata`` byte has been taken.
     load : stream of ``ext.load_layout``, out
@@ -371,6 +374,8 @@ class _LoaderLogic:
         self.rvalid = Signal()
         self.rlane = Signal(2)
         self.kind_w = Signal()                                  # the region holds weights
+        self.m.submodules.rdata_slice = self.rslice = RegisterSlice(8)
+        wiring.connect(self.m, self.rslice.o, wiring.flipped(self.acc.rdata))
 
     def build(self):
         m = self.m
@@ -380,7 +385,7 @@ class _LoaderLogic:
             self._weight_states()
             self._value_states()
             self._read_state()
-        m.d.comb += self.acc.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += self.acc.busy.eq(~fsm.ongoing("IDLE") | self.rslice.o.valid)
 
     def _start(self):
         """In ``IDLE``: the start values of the access on the inputs (registered, see
@@ -511,10 +516,10 @@ class _LoaderLogic:
 
     def _read_state(self):
         """Reads: one byte a cycle, the read port holding while ``rdata`` waits."""
-        m, acc, rem, raddr, rsrc = self.m, self.acc, self.rem, self.raddr, self.rsrc
+        m, rem, raddr, rsrc = self.m, self.rem, self.raddr, self.rsrc
         th_rd, st_rd = self.th_rd, self.st_rd
         with m.State("READ"):
-            advance = ~self.rvalid | acc.rdata.ready
+            advance = ~self.rvalid | self.rslice.i.ready
             word = Signal(32)
             with m.Switch(rsrc):
                 if self.readback:
@@ -524,8 +529,8 @@ class _LoaderLogic:
                     m.d.comb += word.eq(th_rd.data)
                 with m.Case(2):
                     m.d.comb += word.eq(st_rd.data)
-            m.d.comb += [acc.rdata.valid.eq(self.rvalid),
-                         acc.rdata.payload.eq(word.word_select(self.rlane, 8)),
+            m.d.comb += [self.rslice.i.valid.eq(self.rvalid),
+                         self.rslice.i.payload.eq(word.word_select(self.rlane, 8)),
                          th_rd.addr.eq(raddr >> 2), st_rd.addr.eq(raddr >> 2),
                          th_rd.en.eq(advance), st_rd.en.eq(advance)]
             if self.readback:
