@@ -63,7 +63,7 @@ sim-full:
 # ECP5 bitstream with YoWASP: build/fpga/$(BOARD)/top.bit (logs, report.json and
 # summary.json beside it); fails when timing is not met. BOARD: ulx3s-85f, ulx3s-25f.
 # FPGA_ARGS e.g. "--freq 40 --lanes 16" or "--design fc" (defaults per board in
-# python/edgekws/fpga/board.py: 54 MHz on both, 64 lanes on the 85F, 16 on the 25F).
+# python/edgekws/fpga/board.py: 60 MHz and 64 lanes on the 85F, 54 MHz and 16 lanes on the 25F).
 # Flash: openFPGALoader -b ulx3s build/fpga/$(BOARD)/top.bit
 BOARD     ?= ulx3s-85f
 FPGA_ARGS ?=

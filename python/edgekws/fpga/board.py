@@ -42,17 +42,17 @@ __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
            "build_board"]
 
 #: Board name -> (amaranth-boards platform class name, default system clock in MHz,
-#: default extractor MAC lanes, default nextpnr router, heap placer options as
-#: ``timing_weight``/``critexp`` (empty: nextpnr's)): builds that met timing
-#: (docs/design/fpga-builds.md §6). 85F: 54.17 MHz (25/6*13/11; 3 Mbaud = /18) with 64 lanes
-#: (57.8 MHz post-route with router1; 32 lanes reach 63.8 MHz at half the extractor's
-#: speed); router2 stopped converging on the board (overused wires falling to a few
-#: hundred, then rising; three seeds) where router1 routes the same placement. The 25F
-#: has 28 MULT18X18D: 16 lanes (plus the FC core's
-#: and dispatcher's 4) is the largest power of two that fits; on the same gateware it
-#: meets 54.17 MHz too (57.3 MHz post-route, router2).
+#: default extractor MAC lanes, default nextpnr router, placement options as
+#: ``timing_weight``/``critexp`` for the heap placer and ``seed`` for nextpnr (absent:
+#: nextpnr's 10 and 2, seed 1)): builds that met timing (docs/design/fpga-builds.md §6).
+#: 85F: 60 MHz (25 / 5 * 12 / 10, VCO 600 MHz; 3 Mbaud = /20) with 64 lanes, seed 2
+#: (62.9 MHz post-route with router1; seed 1 reached 59.8 MHz); router2 stopped converging
+#: on the board (overused wires falling to a few hundred, then rising; three seeds) where
+#: router1 routes the same placement. The 25F has 28 MULT18X18D: 16 lanes (plus the FC
+#: core's and dispatcher's 4) is the largest power of two that fits; on the same gateware
+#: it meets 54.17 MHz too (57.3 MHz post-route, router2).
 BOARDS = {
-    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 64, "router1", {}),
+    "ulx3s-85f": ("ULX3S_85F_Platform", 60.0, 64, "router1", {"seed": 2}),
     "ulx3s-25f": ("ULX3S_25F_Platform", 54.0, 16, "router2", {}),
 }
 
@@ -216,15 +216,15 @@ class BoardWrapper(Elaboratable):
 
 
 def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
-                design: str | None = None, lanes: int | None = None, seed: int = 1,
+                design: str | None = None, lanes: int | None = None, seed: int | None = None,
                 router: str | None = None, timing_weight: int | None = None,
                 critexp: int | None = None, tag: str = "", command: str = "") -> dict:
     """Build the bitstream in ``build/fpga/<board>[-<tag>]``; write and return the
     summary (``timing_met`` false and an ``error`` when nextpnr failed, which it does
-    when the clock is missed). ``freq_mhz``, ``lanes``, ``router``: None for the
-    board's defaults (:data:`BOARDS`), as are ``timing_weight`` and ``critexp``, the
+    when the clock is missed). ``freq_mhz``, ``lanes``, ``router``, ``seed``: None for
+    the board's defaults (:data:`BOARDS`), as are ``timing_weight`` and ``critexp``, the
     heap placer's ``--placer-heap-timingweight`` and ``--placer-heap-critexp`` (a board
-    without them gets nextpnr's, 10 and 2)."""
+    without them gets nextpnr's, 10 and 2; without a seed, 1)."""
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
     if router not in (None, "router1", "router2"):
@@ -234,6 +234,7 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
     router = default_router if router is None else router
     timing_weight = placement.get("timing_weight") if timing_weight is None else timing_weight
     critexp = placement.get("critexp") if critexp is None else critexp
+    seed = placement.get("seed", 1) if seed is None else seed
     plat = getattr(importlib.import_module("amaranth_boards.ulx3s"), plat_name)()
     placer = placer_opts(timing_weight, critexp)
     fout = pll_params(25.0, default_mhz if freq_mhz is None else freq_mhz)["fout_mhz"]

@@ -58,7 +58,8 @@ def add_cli(sub) -> None:
     p_board.add_argument("--design", default=None,
                          help="what to build, board or fc (default: the BoardTop)")
     _lanes_arg(p_board, "the board's")
-    p_board.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr's seed")
+    p_board.add_argument("--seed", type=nonneg_int, default=None,
+                         help="nextpnr's seed (default: the board's)")
     p_board.add_argument("--router", default=None, choices=("router1", "router2"),
                          help="nextpnr's router (default: the board's)")
     p_board.add_argument("--timing-weight", type=positive_int, default=None,
