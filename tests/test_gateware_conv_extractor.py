@@ -9,22 +9,11 @@ import pytest
 from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, kws_spec
 from edgekws.gateware.conv import codec
 from edgekws.gateware.conv.configs import CONFIGS, unit_a
-from edgekws.gateware.conv.generate import CONFIGS as COMMITTED
-from edgekws.gateware.conv.generate import generate_verilog
-from edgekws.gateware.generate import RTL_DIR
 from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.layers import (FullyConnected, InputConvolutional, InputData,
                                    PoolType, SeparableConvolutional)
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import ds_cnn_kws, mfcc_like_inputs, randomize
-
-
-@pytest.mark.parametrize("name", sorted(COMMITTED))
-def test_rtl_is_fresh(name):
-    path = RTL_DIR / f"{name}.v"
-    assert path.exists(), f"{path} missing: run python -m edgekws.gateware.conv.generate"
-    assert path.read_text() == generate_verilog(name), \
-        f"{path} is stale: run python -m edgekws.gateware.conv.generate"
 
 
 def test_kws_geometry_and_mac_count():

@@ -24,9 +24,7 @@ from amaranth.sim import Simulator
 from edgekws import protocol as p
 from edgekws.gateware.dispatcher import Dispatcher
 from edgekws.gateware.fc_core import FCLearningCore
-from edgekws.gateware.top import (CONFIGS, SIM_BAUD, SIM_CLK_HZ, SIM_DIVISOR, BoardTop,
-                                  generate_verilog)
-from edgekws.gateware.generate import RTL_DIR
+from edgekws.gateware.top import SIM_BAUD, SIM_CLK_HZ, SIM_DIVISOR, BoardTop
 from edgekws.golden.learning import random_weights
 from edgekws.host.emulator import Emulator
 
@@ -386,14 +384,6 @@ def test_infer_through_the_extractor(ext_top):
     assert pots.any(), "the spikes must reach the core"
     infer_cycles = p.COUNTERS_FORMAT.unpack(reply(got[6])[3])[0]
     assert infer_cycles > 10_000, infer_cycles
-
-
-def test_verilog_is_fresh():
-    for name in CONFIGS:
-        path = RTL_DIR / f"{name}.v"
-        assert path.exists(), f"{path} missing: run python -m edgekws.gateware.top"
-        assert path.read_text() == generate_verilog(name), \
-            f"{path} is stale: run python -m edgekws.gateware.top"
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")

@@ -2,6 +2,8 @@
 tests/test_wheel.py)."""
 from pathlib import Path
 
+import pytest
+
 from edgekws.cli import main
 from edgekws.gateware.tops import tops
 
@@ -10,6 +12,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_every_committed_verilog_file_has_a_generator():
     assert sorted(tops()) == sorted(p.stem for p in (REPO / "rtl").glob("*.v"))
+
+
+@pytest.mark.parametrize("name", sorted(tops()))
+def test_committed_verilog_is_fresh(name, capsys):
+    """The one freshness test of rtl/: if it fails, run 'edgekws rtl generate' and
+    commit rtl/."""
+    assert main(["rtl", "check", name]) == 0, capsys.readouterr()
+    assert capsys.readouterr().out.splitlines()[-1].startswith("same    ")
 
 
 def test_generate_writes_what_is_committed(tmp_path, capsys):
