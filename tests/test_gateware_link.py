@@ -111,6 +111,22 @@ async def _read_request(ctx, dut):
     return status, bytes(data)
 
 
+async def _ack(ctx, dut, settle: bool = False):
+    """A one-cycle ``req.ack`` pulse (and one more cycle with ``settle``)."""
+    ctx.set(dut.req.ack, 1)
+    await ctx.tick()
+    ctx.set(dut.req.ack, 0)
+    if settle:
+        await ctx.tick()
+
+
+async def _take(ctx, dut):
+    """The waiting request, read then acked, and one cycle for the ack to land."""
+    request = await _read_request(ctx, dut)
+    await _ack(ctx, dut, settle=True)
+    return request
+
+
 def _consumer(dut, got):
     """Background bench: reads every request as soon as it is valid, then acks it."""
     async def bench(ctx):
@@ -119,9 +135,7 @@ def _consumer(dut, got):
                 await ctx.changed(dut.req.valid)  # cheaper than polling every cycle
                 continue
             got.append(await _read_request(ctx, dut))
-            ctx.set(dut.req.ack, 1)
-            await ctx.tick()
-            ctx.set(dut.req.ack, 0)
+            await _ack(ctx, dut)
     return bench
 
 
@@ -266,14 +280,10 @@ def test_ping_pong_and_third_frame_dropped():
             assert ctx.get(dut.req.valid) and ctx.get(dut.req.status) == p.Status.OK
             status, data = await _read_request(ctx, dut)
             assert data == p.cobs_decode(pkts[i][1:-1])[:-2]
-            ctx.set(dut.req.ack, 1)
-            await ctx.tick()
-            ctx.set(dut.req.ack, 0)
+            await _ack(ctx, dut)
         assert not ctx.get(dut.req.valid)
         # an ack while nothing waits changes nothing
-        ctx.set(dut.req.ack, 1)
-        await ctx.tick()
-        ctx.set(dut.req.ack, 0)
+        await _ack(ctx, dut)
         # both buffers are free again: two more frames fill them; a third, with a bad
         # CRC, is dropped too and counted as a framing error, not a CRC error
         bad = bytearray(pkts[1])
@@ -283,11 +293,7 @@ def test_ping_pong_and_third_frame_dropped():
         assert _counters(ctx, dut) == (4, 0, 2)
         seen = []
         for _ in range(2):
-            seen.append(await _read_request(ctx, dut))
-            ctx.set(dut.req.ack, 1)
-            await ctx.tick()
-            ctx.set(dut.req.ack, 0)
-            await ctx.tick()
+            seen.append(await _take(ctx, dut))
         assert [d for _, d in seen] == [p.cobs_decode(k[1:-1])[:-2] for k in (pkts[3], pkts[0])]
         assert not ctx.get(dut.req.valid)
         ctx.set(dut.counters.clear, 1)
@@ -307,16 +313,10 @@ def test_ack_frees_a_buffer():
     async def main(ctx):
         await _sender(dut, pkts[0] + pkts[1])(ctx)
         got.append(await _read_request(ctx, dut))
-        ctx.set(dut.req.ack, 1)
-        await ctx.tick()
-        ctx.set(dut.req.ack, 0)
+        await _ack(ctx, dut)
         await _sender(dut, pkts[2])(ctx)
         for _ in range(2):
-            got.append(await _read_request(ctx, dut))
-            ctx.set(dut.req.ack, 1)
-            await ctx.tick()
-            ctx.set(dut.req.ack, 0)
-            await ctx.tick()
+            got.append(await _take(ctx, dut))
         assert _counters(ctx, dut) == (3, 0, 0)
 
     _run(dut, main)

@@ -195,15 +195,22 @@ def test_faulty_link_no_wrong_answer_no_double_learning():
     assert board.transport.retried > 0
 
 
-def test_cli_emulate_load_enrol_infer(tmp_path):
-    from edgekws.cli import main
+def tone_wavs(folder) -> list:
+    """Three 0.6 s tones (300, 310 and 1,200 Hz) as WAV files in ``folder``: two alike,
+    one apart, for the CLI's enrol and infer."""
     from edgekws.data.wavio import write_wav
     t = np.arange(16000) / 16000.0
-    wavs = []
+    out = []
     for k, f0 in enumerate((300, 310, 1200)):
-        path = tmp_path / f"w{k}.wav"
+        path = folder / f"w{k}.wav"
         write_wav(path, (0.3 * np.sin(2 * np.pi * f0 * t) * (t < 0.6)).astype(np.float32))
-        wavs.append(str(path))
+        out.append(str(path))
+    return out
+
+
+def test_cli_emulate_load_enrol_infer(tmp_path):
+    from edgekws.cli import main
+    wavs = tone_wavs(tmp_path)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "edgekws.cli", "board", "emulate",
                              "--tcp", "0"], stdout=subprocess.PIPE, text=True, env=env)

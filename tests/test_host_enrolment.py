@@ -17,20 +17,12 @@ from edgekws.golden import Model
 from edgekws.host import enrolment
 from edgekws.host.emulator import Emulator, serve_tcp
 
-from test_host_board import assert_same_model
+from test_host_board import assert_same_model, tone_wavs
 
 
 @pytest.fixture(scope="module")
 def wavs(tmp_path_factory):
-    from edgekws.data.wavio import write_wav
-    folder = tmp_path_factory.mktemp("wavs")
-    t = np.arange(16000) / 16000.0
-    out = []
-    for k, f0 in enumerate((300, 310, 1200)):
-        path = folder / f"w{k}.wav"
-        write_wav(path, (0.3 * np.sin(2 * np.pi * f0 * t) * (t < 0.6)).astype(np.float32))
-        out.append(str(path))
-    return out
+    return tone_wavs(tmp_path_factory.mktemp("wavs"))
 
 
 class KillAt:

@@ -41,6 +41,18 @@ class Served:
         self.listener.close()
         assert not self.thread.is_alive()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def emulated(**kwargs) -> Served:
+    """A fresh emulator (no extractor) served by ``serve_sessions`` with ``kwargs``."""
+    emu = Emulator(extractor=False)
+    return Served(lambda: PacketSession(emu.server), **kwargs)
+
 
 def wait_for(cond, seconds=10.0):
     deadline = time.monotonic() + seconds
@@ -98,9 +110,7 @@ def test_each_client_has_its_own_stored_reply():
 
 
 def test_one_client_too_many_is_told_the_board_is_busy():
-    emu = Emulator(extractor=False)
-    served = Served(lambda: PacketSession(emu.server), max_clients=1)
-    try:
+    with emulated(max_clients=1) as served:
         first = Board(served.url, timeout=1.0)
         with pytest.raises(BoardError, match=r"edgekws: board busy \(too many clients\); try "
                                              r"again later"):
@@ -108,14 +118,10 @@ def test_one_client_too_many_is_told_the_board_is_busy():
         assert served.events == ["busy"]
         first.close()
         assert wait_for(lambda: Board(served.url, timeout=1.0).info is not None)
-    finally:
-        served.close()
 
 
 def test_an_idle_client_is_dropped_and_its_place_freed():
-    emu = Emulator(extractor=False)
-    served = Served(lambda: PacketSession(emu.server), max_clients=1, idle=0.3)
-    try:
+    with emulated(max_clients=1, idle=0.3) as served:
         idle = served.connect()
         idle.sendall(p.encode_packet(1, p.Cmd.IDENTIFY)[:4])   # a frame stopped half-way
         idle.settimeout(3)
@@ -123,14 +129,10 @@ def test_an_idle_client_is_dropped_and_its_place_freed():
         assert served.events == ["idle"]
         with Board(served.url, timeout=1.0) as board:
             assert board.info.version == p.PROTOCOL_VERSION
-    finally:
-        served.close()
 
 
 def test_a_client_that_does_not_read_is_dropped_after_the_write_deadline():
-    emu = Emulator(extractor=False)
-    served = Served(lambda: PacketSession(emu.server), write_timeout=0.3, idle=60)
-    try:
+    with emulated(write_timeout=0.3, idle=60) as served:
         deaf = socket.socket()
         deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         deaf.connect(("127.0.0.1", served.port))
@@ -148,8 +150,6 @@ def test_a_client_that_does_not_read_is_dropped_after_the_write_deadline():
         with Board(served.url, timeout=1.0) as board:
             assert board.info.version == p.PROTOCOL_VERSION
         deaf.close()
-    finally:
-        served.close()
 
 
 def test_the_proxy_forwards_to_another_board_server():
@@ -173,13 +173,9 @@ def test_listen_loopback_checks_the_port():
 
 
 def test_a_client_arriving_while_the_place_is_taken_waits_for_it():
-    emu = Emulator(extractor=False)
-    served = Served(lambda: PacketSession(emu.server), max_clients=1)
-    try:
+    with emulated(max_clients=1) as served:
         first = Board(served.url, timeout=1.0)
         threading.Timer(0.3, first.close).start()   # leaves while the second waits
         with Board(served.url, timeout=2.0) as second:
             assert second.info.version == p.PROTOCOL_VERSION
         assert served.events == []
-    finally:
-        served.close()
