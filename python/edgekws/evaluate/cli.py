@@ -152,6 +152,9 @@ def _cmd_eval(args) -> int:
     model = _model_path(args.model)
     if args.stream:
         return _cmd_stream(args, model)
+    if args.calibrate_on and args.speech_commands is None:
+        raise ValueError("--calibrate-on chooses the 12-class decision's offset: give "
+                         "--speech-commands DIR too")
     # Read every set before scoring any: a wrong folder fails in seconds, not minutes.
     sets = []
     if args.speech_commands is not None:
@@ -161,9 +164,6 @@ def _cmd_eval(args) -> int:
     if args.fsdd is not None:
         sets.append(("fsdd", fsdd_clips(args.fsdd or None, limit=args.limit)))
     calibration = speech_commands_clips(args.calibrate_on) if args.calibrate_on else None
-    if calibration is not None and args.speech_commands is None:
-        raise ValueError("--calibrate-on chooses the 12-class decision's offset: give "
-                         "--speech-commands DIR too")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": model}
