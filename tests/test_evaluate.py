@@ -320,8 +320,11 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
             str(tmp_path / "cache"), "--speaker", "alice", "--words", "one", "five",
             "--enrol", "2", "--out", str(out)]
     assert main(argv + ["--average", "1", "3", "--filler", str(layout), "--filler-clips",
-                        "5"]) == 0, capsys.readouterr().err
-    text = capsys.readouterr().out
+                        "5", "--filler-own", "1"]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    text = captured.out
+    # The ten "three"s of both speakers, less alice's first one: the filler learned it.
+    assert "(9 clips)" in captured.err
     assert "enrolment:" in text and "| no thresholds |" in text
     report = json.loads((out / "stream.json").read_text())
     assert report["keywords"] == 6                       # 3 left of each word

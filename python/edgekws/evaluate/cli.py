@@ -111,6 +111,9 @@ def add_cli(subparsers) -> None:
                    help="only the speakers of these folds for the filler (never --folds)")
     s.add_argument("--filler-clips", type=positive_int, default=600,
                    help="clips the filler class learns from (default 600)")
+    s.add_argument("--filler-own", type=nonneg_int, default=0, metavar="N",
+                   help="the filler also learns the enrolling speaker's first N recordings "
+                   "of each digit not enrolled (they leave the non-keyword stream)")
     s.add_argument("--average", type=positive_int, nargs="*", default=None, metavar="M",
                    help="also sweep a rule of averaged scores: each class's score averaged "
                    "over the last M windows (default with no value: 1 to 7)")
@@ -220,7 +223,7 @@ def _cmd_stream(args, model) -> int:
                         words=tuple(args.words), enrol=args.enrol,
                         num_weights=args.num_weights, filler=args.filler,
                         filler_folds=tuple(args.filler_folds) if args.filler_folds else None,
-                        filler_clips=args.filler_clips,
+                        filler_clips=args.filler_clips, filler_own=args.filler_own,
                         gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
                         hop=DEFAULT_HOP if args.hop is None else args.hop)
     # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.

@@ -74,6 +74,14 @@ class StreamSetup:
     filler: str | None = None
     filler_folds: tuple | None = None
     filler_clips: int = 600
+    #: Also (or only) the enrolling speaker's own first ``filler_own`` recordings of
+    #: each digit not enrolled, with ``copies // 4`` augmented copies each, as a user who
+    #: says a few other words at enrolment; they leave the non-keyword stream.
+    filler_own: int = 0
+
+    @property
+    def has_filler(self) -> bool:
+        return bool(self.filler) or self.filler_own > 0
 
 
 @dataclasses.dataclass
@@ -298,7 +306,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     noises = load_noises(noise_files)
     waves, fwords, _ = load_fsdd(samples)
     keyword_clips, enrol_x, enrol_y = [], [], []
-    head.add_classes(len(setup.words) + bool(setup.filler), seed=setup.seed)
+    head.add_classes(len(setup.words) + setup.has_filler, seed=setup.seed)
     for i, w in enumerate(setup.words):
         mine = sorted((j for j, s in enumerate(samples) if s.word == w and
                        s.speaker == setup.speaker), key=lambda j: samples[j].index)
@@ -310,11 +318,17 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
         enrol_x.append(spikes(frames))
         enrol_y += [K + i] * len(frames)
         keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
-    if filler is not None:
-        enrol_x.append(spikes(to_frames(filler)))
-        enrol_y += [K + len(setup.words)] * len(filler)
+    own = [j for d in sorted(set(fwords) - set(setup.words)) for j in sorted(
+        (j for j, s in enumerate(samples) if s.word == d and s.speaker == setup.speaker),
+        key=lambda j: samples[j].index)[:setup.filler_own]]
+    fill = [] if filler is None else [to_frames(filler)]
+    if own:
+        fill.append(enrol_frames([waves[j] for j in own], setup.copies // 4, rng, to_frames))
+    for frames in fill:
+        enrol_x.append(spikes(frames))
+        enrol_y += [K + len(setup.words)] * len(frames)
     head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
-    words = words + list(setup.words) + ([FILLER] if setup.filler else [])
+    words = words + list(setup.words) + ([FILLER] if setup.has_filler else [])
     K2 = len(words)
     after = accuracy(head, s_val, y_val, K2)
     lp = head.learning
@@ -337,7 +351,9 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     kw_stream, kw_spans = build_stream([keyword_clips[i][0] for i in order],
                                        [keyword_clips[i][1] for i in order], noises, rng,
                                        levels_db=setup.levels_db)
-    others = [waves[i] for i, w in enumerate(fwords) if w not in setup.words]
+    said = set(own)
+    others = [waves[i] for i, w in enumerate(fwords) if w not in setup.words and
+              i not in said]
     if others_sc is not None:
         others += list(others_sc.waves)
     others += [z for z in noises]
