@@ -107,10 +107,7 @@ class Scanned:
 
     def heard(self, centre: float | None) -> np.ndarray:
         """Labels with the windows outside a centring tolerance set to -1."""
-        if centre is None:
-            return self.label
-        return np.where(np.abs(np.nan_to_num(self.offset, nan=np.inf)) <= centre,
-                        self.label, -1)
+        return np.where(self.centred(centre), self.label, -1)
 
 
 def _bed(n, noises, rng, level_db=(-62.0, -50.0)):
@@ -180,19 +177,18 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
             offsets.append(w.offset)
             if w.features is not None:
                 feats.append(w.features)
-    heard = ~np.isnan(np.asarray(offsets))
+    where = np.flatnonzero(~np.isnan(np.asarray(offsets)))
+    parts = [potentials_of(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
+             for k in range(0, len(where), batch)]
     label = np.full(len(starts), -1)
     score, margin = np.zeros(len(starts)), np.zeros(len(starts))
     classes = None
-    where = np.flatnonzero(heard)
-    for k in range(0, len(where), batch):
-        best = potentials_of(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
-        if classes is None:
-            classes = np.zeros((len(starts), best.shape[1]), np.int32)
+    if parts:
+        best = np.concatenate(parts)
+        classes = np.zeros((len(starts), best.shape[1]), np.int32)
+        classes[where] = best
         out = score_classes(best, num_weights)
-        idx = where[k:k + batch]
-        label[idx], score[idx], margin[idx] = out.label, out.score, out.margin
-        classes[idx] = best
+        label[where], score[where], margin[where] = out.label, out.score, out.margin
     # The utterance each window holds: the one with most of its samples inside, if at
     # least half of them are.
     first = np.array([a for a, _, _ in spans])
@@ -307,9 +303,13 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     waves, fwords, _ = load_fsdd(samples)
     keyword_clips, enrol_x, enrol_y = [], [], []
     head.add_classes(len(setup.words) + setup.has_filler, seed=setup.seed)
-    for i, w in enumerate(setup.words):
-        mine = sorted((j for j, s in enumerate(samples) if s.word == w and
+
+    def recordings(word):
+        """The enrolling speaker's recordings of ``word``, in recording order."""
+        return sorted((j for j, s in enumerate(samples) if s.word == word and
                        s.speaker == setup.speaker), key=lambda j: samples[j].index)
+    for i, w in enumerate(setup.words):
+        mine = recordings(w)
         if len(mine) <= setup.enrol:
             raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
                              f"enrolment needs more than {setup.enrol}")
@@ -318,9 +318,8 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
         enrol_x.append(spikes(frames))
         enrol_y += [K + i] * len(frames)
         keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
-    own = [j for d in sorted(set(fwords) - set(setup.words)) for j in sorted(
-        (j for j, s in enumerate(samples) if s.word == d and s.speaker == setup.speaker),
-        key=lambda j: samples[j].index)[:setup.filler_own]]
+    own = [j for d in sorted(set(fwords) - set(setup.words))
+           for j in recordings(d)[:setup.filler_own]]
     fill = [] if filler is None else [to_frames(filler)]
     if own:
         fill.append(enrol_frames([waves[j] for j in own], setup.copies // 4, rng, to_frames))
