@@ -9,12 +9,15 @@ from edgekws.cli import main
 from edgekws.data.mfcc import mfcc
 from edgekws.data.mix import fold_of
 from edgekws.data.wavio import write_wav
+from edgekws.data.augment import time_shift
+from edgekws.data.shifts import DEFAULT_SHIFTS, check_shifts, window_shifts
 from edgekws.evaluate.real import (TWELVE, RealClips, Scores, choose_unknown_offset,
                                    score_model, speech_commands_clips, twelve_class_of)
 from edgekws.evaluate.report import speech_commands_report
 from edgekws.evaluate.stream import (Scanned, build_stream, choose, frontier, sweep,
                                      sweep_average)
-from edgekws.host.listen import class_potentials, score_classes, score_potentials
+from edgekws.host.listen import (class_potentials, score_classes, score_potentials,
+                                 score_windows)
 from edgekws.models import load_pretrained, shipped_model_path
 
 RATE = 16000
@@ -78,6 +81,46 @@ def test_score_model_is_the_golden_model(layout):
     assert rep["per_class"]["yes"]["clips"] == len(HASHES)
 
 
+def test_shifted_windows_average_the_scores(layout):
+    clips = speech_commands_clips(layout)
+    path = shipped_model_path()
+    plain = score_model(path, clips)
+    assert np.array_equal(score_model(path, clips, shifts=[0]).scores, plain.scores)
+    both = score_model(path, clips, shifts=(-0.05, 0.1))
+    moved = []
+    for shift in (-800, 1600):
+        shifted = dataclasses.replace(clips, waves=time_shift(clips.waves, shift))
+        moved.append(score_model(path, shifted).scores)
+    np.testing.assert_allclose(both.scores, (moved[0] + moved[1]) / 2, rtol=0, atol=1e-12)
+    assert not np.array_equal(both.scores, plain.scores)
+    assert both.predicted == [both.model_words[i] for i in both.scores.argmax(1)]
+
+
+@pytest.mark.parametrize("shifts, message", [
+    ([], "at least one window offset"),
+    ([0.5], "between -0.5 and 0.5 .exclusive., not 0.5"),
+    ([0, float("nan")], "not nan"),
+    ([0.1, 0, 0.1], r"distinct, not \[0.1, 0.0, 0.1\]"),
+    (["x"], "numbers of seconds, not"),
+])
+def test_check_shifts_names_the_bad_value(shifts, message):
+    with pytest.raises(ValueError, match=message):
+        check_shifts(shifts)
+
+
+def test_window_shifts_are_centred_and_checked():
+    assert window_shifts(1, 0.05) == (0.0,)
+    assert window_shifts(2, 0.05) == (-0.025, 0.025)
+    assert DEFAULT_SHIFTS == window_shifts(5, 0.05) == (-0.1, -0.05, 0.0, 0.05, 0.1)
+    with pytest.raises(ValueError, match="number of windows must be a positive integer, "
+                                         "not 0"):
+        window_shifts(0, 0.05)
+    with pytest.raises(ValueError, match="positive number of seconds, not -0.1"):
+        window_shifts(3, -0.1)
+    with pytest.raises(ValueError, match="3 windows 0.5 s apart reach 0.5 s"):
+        window_shifts(3, 0.5)
+
+
 def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
     assert main(["eval"]) == 2
     assert "give --speech-commands DIR and/or --fsdd" in capsys.readouterr().err
@@ -92,6 +135,16 @@ def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert (out / "speech_commands_confusion.png").stat().st_size > 1000
     assert report["speech_commands"]["clips"] == 2 * len(HASHES) + 4
+    with pytest.raises(SystemExit):
+        main(["eval", "--speech-commands", str(layout), "--window-step", "0"])
+    assert "expected a positive number, not '0'" in capsys.readouterr().err
+    assert main(["eval", "--speech-commands", str(layout), "--windows", "21"]) == 2
+    assert "21 windows 0.05 s apart reach 0.5 s from the clip" in capsys.readouterr().err
+    assert main(["eval", "--speech-commands", str(layout), "--out", str(out), "--quiet",
+                 "--windows", "3"]) == 0
+    assert "windows shifted by -0.05 0 0.05 s" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["shifts"] == report["speech_commands"]["shifts"] == [-0.05, 0.0, 0.05]
 
 
 def _scores(truth, rows, words=("yes", "no", "bed", "cat")):
@@ -143,7 +196,9 @@ def test_eval_cli_calibrates_the_offset(layout, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     chosen = report["calibration"]["unknown_offset"]
     assert report["speech_commands"]["unknown_offset"] == chosen
-    s = score_model(shipped_model_path(), speech_commands_clips(layout))
+    s = score_model(shipped_model_path(), speech_commands_clips(layout),
+                    shifts=DEFAULT_SHIFTS)       # eval's default windows
+    assert report["speech_commands"]["shifts"] == list(DEFAULT_SHIFTS)
     assert chosen == choose_unknown_offset(s)[0]
     truth, pred = s.twelve(chosen)
     assert report["speech_commands"]["twelve_class_accuracy"] == pytest.approx(
@@ -168,6 +223,24 @@ def test_score_potentials_ranks_classes_and_rejects():
     with pytest.raises(ValueError, match=r"min_score must be a fraction of num_weights in "
                                          r"\[0, 1\], not 2"):
         score_potentials(pots, 3, 10, min_score=2)
+
+
+def test_score_windows_averages_each_class_over_the_windows():
+    pots = np.array([[9, 1, 5, 2, 0, 3], [4, 6, 6, 0, 1, 1]])
+    one = score_windows([pots], 3, 10)
+    np.testing.assert_array_equal(one.label, score_potentials(pots, 3, 10).label)
+    np.testing.assert_allclose(one.score, score_potentials(pots, 3, 10).score)
+    later = np.array([[1, 1, 8, 8, 0, 0], [0, 2, 0, 0, 9, 9]])
+    # Class bests: clip 0 (9, 5, 3) and (1, 8, 0) -> (5, 6.5, 1.5): class 1 wins by 1.5;
+    # clip 1 (6, 6, 1) and (2, 0, 9) -> (4, 3, 5): class 2 by 1.
+    both = score_windows([pots, later], 3, 10, min_margin=0.12)
+    np.testing.assert_array_equal(both.label, [1, -1])
+    np.testing.assert_allclose(both.score, [0.65, 0.5])
+    np.testing.assert_allclose(both.margin, [0.15, 0.1])
+    with pytest.raises(ValueError, match="at least one window"):
+        score_windows([], 3, 10)
+    with pytest.raises(ValueError, match=r"same clips, not shapes \[\(1, 3\), \(2, 3\)\]"):
+        score_windows([pots, later[:1]], 3, 10)
 
 
 def test_build_stream_and_sweep():
@@ -328,6 +401,7 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
     assert "enrolment:" in text and "| no thresholds |" in text
     report = json.loads((out / "stream.json").read_text())
     assert report["keywords"] == 6                       # 3 left of each word
+    assert report["enrolment"]["shifts"] == list(DEFAULT_SHIFTS)
     assert report["setup"]["filler"] == str(layout)
     assert report["board_check"] == {"frames": 6, "equal": True}
     assert "emulated board: 6 keyword frames, classes and scores equal" in text

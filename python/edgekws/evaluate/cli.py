@@ -32,8 +32,8 @@ import json
 import sys
 from pathlib import Path
 
-from edgekws.cliargs import (nonneg_float, nonneg_int, positive_float, positive_int,
-                             seconds_or_any)
+from edgekws.cliargs import (add_window_args, nonneg_float, nonneg_int, positive_float,
+                             positive_int, seconds_or_any, window_shifts_of)
 
 __all__ = ["add_cli"]
 
@@ -63,6 +63,7 @@ def add_cli(subparsers) -> None:
                    help="folder for the confusion-matrix PNGs and report.json "
                    "(default build/eval)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    add_window_args(p)
     c = p.add_mutually_exclusive_group()
     c.add_argument("--unknown-offset", type=float, default=0.0, metavar="SCORE",
                    help="lower the scores of the words outside the 12 classes by this much "
@@ -153,8 +154,9 @@ def _cmd_eval(args) -> int:
     if args.speech_commands is None and args.fsdd is None:
         raise ValueError("give --speech-commands DIR and/or --fsdd [DIR]")
     model = _model_path(args.model)
+    shifts = window_shifts_of(args)
     if args.stream:
-        return _cmd_stream(args, model)
+        return _cmd_stream(args, model, shifts)
     if args.calibrate_on and args.speech_commands is None:
         raise ValueError("--calibrate-on chooses the 12-class decision's offset: give "
                          "--speech-commands DIR too")
@@ -169,11 +171,11 @@ def _cmd_eval(args) -> int:
     calibration = speech_commands_clips(args.calibrate_on) if args.calibrate_on else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"model": model}
+    report = {"model": model, "shifts": list(shifts)}
     offset = args.unknown_offset
     if calibration is not None:
         offset, table = choose_unknown_offset(
-            score_model(model, calibration, progress=not args.quiet))
+            score_model(model, calibration, progress=not args.quiet, shifts=shifts))
         report["calibration"] = {"set": calibration.name, "clips": len(calibration),
                                  "unknown_offset": offset, "balanced_accuracy": table}
         if not args.json:
@@ -181,11 +183,12 @@ def _cmd_eval(args) -> int:
                   f"({len(calibration)} clips): class-balanced 12-class accuracy "
                   f"{100 * dict(table)[0.0]:.1f} % at 0 -> {100 * dict(table)[offset]:.1f} %")
     for key, clips in sets:
-        scores = score_model(model, clips, progress=not args.quiet)
+        scores = score_model(model, clips, progress=not args.quiet, shifts=shifts)
         png = out / f"{key}_confusion.png"
         report[key] = speech_commands_report(scores, png, offset) \
             if key == "speech_commands" else fsdd_report(scores, png)
         report[key]["confusion_png"] = str(png)
+        report[key]["shifts"] = list(shifts)
         if not args.json:
             print(markdown(report[key]))
             print(f"confusion matrix: {png}\n")
@@ -198,7 +201,7 @@ def _cmd_eval(args) -> int:
     return 0
 
 
-def _cmd_stream(args, model) -> int:
+def _cmd_stream(args, model, shifts) -> int:
     from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
     from .stream import (AVERAGES, CENTRES, VOTES, StreamSetup, choose, listener_row,
@@ -225,7 +228,8 @@ def _cmd_stream(args, model) -> int:
                         filler_folds=tuple(args.filler_folds) if args.filler_folds else None,
                         filler_clips=args.filler_clips, filler_own=args.filler_own,
                         gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
-                        hop=DEFAULT_HOP if args.hop is None else args.hop)
+                        hop=DEFAULT_HOP if args.hop is None else args.hop,
+                        shifts=shifts)
     # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.
     from edgekws.host.listen import Listener
     Listener(hop=setup.hop, threshold_db=setup.gate_db)
@@ -273,7 +277,8 @@ def _cmd_stream(args, model) -> int:
                 f"({r['false_alarms_per_hour']:.2f}/h) |")
     e = result["enrolment"]
     print(f"enrolment: {e['correct']}/{e['total']} of {args.speaker}'s other recordings "
-          f"({100 * e['correct'] / e['total']:.1f} %); old classes "
+          f"({100 * e['correct'] / e['total']:.1f} %; scores averaged over "
+          f"{len(e['shifts'])} windows); old classes "
           f"{100 * e['old_before']:.2f} % -> {100 * e['old_after']:.2f} %")
     b = result["board_check"]
     if b:

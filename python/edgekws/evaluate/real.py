@@ -17,6 +17,9 @@ class-balanced test deserves. ``unknown_offset`` lowers the scores of the words 
 :func:`choose_unknown_offset` picks it on clips of *other* speakers (a validation set) by
 the 12-class accuracy averaged over the classes, so that the many unknown clips of a
 validation set such as ``sc-v1-sample`` do not decide it.
+
+**Shifted windows** (:mod:`edgekws.data.shifts`): ``score_model(..., shifts=...)``
+averages the model's scores over each clip moved by those seconds.
 """
 from __future__ import annotations
 
@@ -166,24 +169,32 @@ def choose_unknown_offset(scores: Scores, grid=OFFSET_GRID) -> tuple[float, list
     return best[0], table
 
 
-def score_model(model_path, clips: RealClips, batch: int = 500, progress: bool = False
-                ) -> Scores:
-    """Run a trained ``.ekws`` (the golden model, with its stored MFCC scaling) on clips."""
+def score_model(model_path, clips: RealClips, batch: int = 500, progress: bool = False,
+                shifts=(0.0,)) -> Scores:
+    """Run a trained ``.ekws`` (the golden model, with its stored MFCC scaling) on clips;
+    with several ``shifts`` (seconds), each clip's scores are the mean over the windows
+    moved by them (module doc)."""
     from tqdm import tqdm
 
-    from edgekws.data.mfcc import mfcc
+    from edgekws.data.mfcc import MfccParams, mfcc
+    from edgekws.data.shifts import check_shifts, shifted_windows
     from edgekws.tutorial.edge_learning import front_end
 
+    shifts = check_shifts(shifts)
     _, full, extra, scaling, _ = front_end(model_path)
     words = list(extra.get("words", []))
     if full is None or not words:
         raise ValueError(f"{model_path} has no classifier with word labels (metadata "
                          "'words'); evaluate a model written by 'edgekws train'")
+    rate = MfccParams().sample_rate
     out = []
     for i in tqdm(range(0, len(clips), batch), disable=not progress, unit="batch",
                   desc="eval"):
-        x = scaling.to_uint8(mfcc(clips.waves[i:i + batch]))[..., None]
-        out.append(np.asarray(full.predict(x)).reshape(len(x), -1))
+        total = 0.0
+        for waves in shifted_windows(clips.waves[i:i + batch], shifts, rate):
+            x = scaling.to_uint8(mfcc(waves))[..., None]
+            total = total + np.asarray(full.predict(x), np.float64).reshape(len(x), -1)
+        out.append(total / len(shifts))
     scores = np.concatenate(out)
     predicted = [words[i] for i in scores.argmax(1)]
     return Scores(clips, words, scores, predicted)

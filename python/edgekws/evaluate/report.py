@@ -83,8 +83,14 @@ def fsdd_report(s: Scores, png=None) -> dict:
 def markdown(report: dict, worst_speakers: int = 5) -> str:
     """A short human summary: the headline figures and the per-class table."""
     lines = [f"**{report['set']}**: {report['clips']} clips"]
+    notes = []
     if report.get("unknown_offset"):
-        lines[0] += f" (unknown-word offset {report['unknown_offset']:g})"
+        notes.append(f"unknown-word offset {report['unknown_offset']:g}")
+    if len(report.get("shifts", [0])) > 1:
+        notes.append("scores averaged over windows shifted by "
+                     + " ".join(f"{v:g}" for v in report["shifts"]) + " s")
+    if notes:
+        lines[0] += f" ({'; '.join(notes)})"
     for key, label in (("twelve_class_accuracy", "12 classes"),
                        ("core_word_accuracy", "10 core words"),
                        ("digit_accuracy", "among the ten digits"),

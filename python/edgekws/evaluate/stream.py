@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.data.shifts import DEFAULT_SHIFTS
 from edgekws.host.hitrule import HitRule, refractory_hits
 from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
@@ -64,6 +65,8 @@ class StreamSetup:
     gate_db: float = DEFAULT_GATE_DB
     hop: float = DEFAULT_HOP
     seed: int = 0
+    #: Windows the isolated recordings are scored in (:mod:`edgekws.data.shifts`).
+    shifts: tuple = DEFAULT_SHIFTS
     #: Keyword clips also run on an emulated board (the host driver over the UART
     #: protocol, the same extractor and learned layer), compared with the golden model.
     board_sample: int = 32
@@ -273,12 +276,14 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     from edgekws.data.speech_commands import load_noises
     from edgekws.host.edge import enrol_frames
     from edgekws.host.edge import front_end as host_front_end
-    from edgekws.host.listen import class_potentials, score_classes
+    from edgekws.data.shifts import check_shifts, shifted_windows
+    from edgekws.host.listen import class_potentials, score_classes, score_windows
     from edgekws.tutorial.edge_learning import accuracy, front_end
 
     from .real import speech_commands_clips
 
     rng = np.random.default_rng(setup.seed)
+    check_shifts(setup.shifts)
     unknown = [w for w in setup.words if w not in DIGIT_WORDS]
     if unknown:
         raise ValueError(f"enrolled words must be FSDD digits {DIGIT_WORDS}, not {unknown}")
@@ -338,13 +343,16 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     def classify_frames(frames):
         return score_classes(potentials_of(frames), lp.num_weights)
 
-    iso = classify_frames(to_frames(np.stack([c for c, _ in keyword_clips])))
+    iso = score_windows([head.forward(spikes(to_frames(w))).reshape(len(keyword_clips), -1)
+                         for w in shifted_windows(np.stack([c for c, _ in keyword_clips]),
+                                                  setup.shifts)], K2, lp.num_weights)
     enrol_ok = int(np.sum([words[l] == w for l, (_, w) in zip(iso.label, keyword_clips)]))
     board = _board_check(setup, head, to_frames(np.stack(
         [c for c, _ in keyword_clips[:setup.board_sample]])), classify_frames, log) \
         if setup.board_sample else None
     log(f"enrolled {list(setup.words)} from {setup.enrol} utterances of {setup.speaker}: "
-        f"{enrol_ok}/{len(keyword_clips)} of the speaker's other recordings; old classes "
+        f"{enrol_ok}/{len(keyword_clips)} of the speaker's other recordings "
+        f"({len(setup.shifts)} windows each); old classes "
         f"{100 * before:.2f} % -> {100 * after:.2f} %")
     order = rng.permutation(len(keyword_clips))
     kw_stream, kw_spans = build_stream([keyword_clips[i][0] for i in order],
@@ -365,6 +373,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
             "keywords": len(kw_spans),
             "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
+                          "shifts": list(setup.shifts),
                           "old_before": before, "old_after": after},
             "keyword": _scan(potentials_of, lp.num_weights, params, scaling, kw_stream,
                              kw_spans, setup.gate_db, setup.hop),

@@ -97,6 +97,8 @@ def add_cli(sub) -> None:
     port_args(inf)
     inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
     score_args(inf)
+    from edgekws.cliargs import add_window_args
+    add_window_args(inf, "send")
     inf.add_argument("files", nargs="+", metavar="FILE.wav",
                      help="16-bit PCM WAV files (any rate: resampled to 16 kHz), one "
                      "utterance each")
@@ -420,15 +422,20 @@ def _stream(args, seg):
 
 def _infer(args) -> int:
     from .board import BoardError
+    import numpy as np
+
+    from edgekws.data.mfcc import pad_or_crop
+    from edgekws.cliargs import window_shifts_of
+    from edgekws.data.shifts import shifted_windows
+    shifts = window_shifts_of(args)
     model = _read_state(args.state)
     waves, params, _, to_frames = _frames(model, args.files)
-    from edgekws.data.mfcc import pad_or_crop
-    import numpy as np
-    frames = to_frames(np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves]))
+    clips = np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves])
+    windows = [to_frames(w) for w in shifted_windows(clips, shifts, params.sample_rate)]
     try:
         with _board(args) as board:
             model = _attach(board, model, args.state)
-            scored = _scorer(model, board, args.min_score, args.min_margin)(frames)
+            scored = _scorer(model, board, args.min_score, args.min_margin)(*windows)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
@@ -440,14 +447,15 @@ def _infer(args) -> int:
 
 
 def _scorer(model, board, min_score=0.0, min_margin=0.0):
-    """frames -> :class:`~edgekws.host.listen.Scored`: the board's potentials, ranked per
-    class and thresholded by ``min_score``/``min_margin``."""
-    from .listen import score_potentials
+    """frames (one array per window of the same clips) ->
+    :class:`~edgekws.host.listen.Scored`: the board's potentials, ranked per class,
+    averaged over the windows and thresholded by ``min_score``/``min_margin``."""
+    from .listen import score_windows
     lp = model.learning
 
-    def classify(frames):
-        _, _, pots = board.infer(frames, potentials=True, progress=False)
-        return score_potentials(pots, lp.num_classes, lp.num_weights, min_score, min_margin)
+    def classify(*windows):
+        pots = [board.infer(frames, potentials=True, progress=False)[2] for frames in windows]
+        return score_windows(pots, lp.num_classes, lp.num_weights, min_score, min_margin)
     return classify
 
 

@@ -37,7 +37,8 @@ from edgekws.host.hitrule import HitRule, check_fraction
 
 __all__ = ["Window", "Detection", "Segmenter", "Listener", "raw_chunks", "wav_chunks",
            "mic_chunks", "spot", "refractory_windows", "capture", "Scored",
-           "score_potentials", "class_potentials", "score_classes", "word_of", "REJECTED"]
+           "score_potentials", "score_windows", "class_potentials", "score_classes",
+           "word_of", "REJECTED"]
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
 DEFAULT_GATE_DB = -55.0
@@ -161,6 +162,22 @@ def score_potentials(potentials, num_classes: int, num_weights: int, min_score: 
     """Classes, scores and margins from the learning layer's potentials ``(n, N)``:
     :func:`score_classes` of :func:`class_potentials`."""
     best = class_potentials(potentials, num_classes)
+    return score_classes(best, num_weights, min_score, min_margin)
+
+
+def score_windows(potentials, num_classes: int, num_weights: int, min_score: float = 0.0,
+                  min_margin: float = 0.0) -> Scored:
+    """Classes, scores and margins of clips looked at in several windows
+    (:mod:`edgekws.data.shifts`): ``potentials`` holds the learning layer's potentials
+    ``(n, N)`` of each window; each class's best potential is averaged over the windows
+    before :func:`score_classes`. One window is :func:`score_potentials`."""
+    windows = [class_potentials(p, num_classes) for p in potentials]
+    if not windows:
+        raise ValueError("score_windows needs the potentials of at least one window")
+    if len({w.shape for w in windows}) != 1:
+        raise ValueError(f"every window must hold the same clips, not shapes "
+                         f"{sorted({w.shape for w in windows})}")
+    best = np.mean(np.stack(windows).astype(np.float64), axis=0)
     return score_classes(best, num_weights, min_score, min_margin)
 
 
