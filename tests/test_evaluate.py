@@ -433,3 +433,30 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
         from edgekws.evaluate.stream import StreamSetup, run_streams
         run_streams(StreamSetup(model=shipped_model_path(), corpus=str(corpus),
                                 words=("yes",)))
+
+    # --enrolment: the same enrolment without the streams, for each speaker and word set;
+    # alice's one/five row is what a stream run without a filler reports.
+    assert main(argv) == 0
+    stream_enrolment = json.loads((out / "stream.json").read_text())["enrolment"]
+    capsys.readouterr()
+    enrol = ["-q", "eval", "--enrolment", "--fsdd", "--corpus", str(corpus), "--cache",
+             str(tmp_path / "cache"), "--enrol", "2", "--out", str(out)]
+    assert main(enrol + ["--word-sets", "one,five", "three"]) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    table = json.loads((out / "enrolment.json").read_text())
+    assert [(r["speaker"], r["words"]) for r in table["rows"]] == [
+        ("alice", ["one", "five"]), ("bob", ["one", "five"]), ("alice", ["three"]),
+        ("bob", ["three"])]
+    assert [r["total"] for r in table["rows"]] == [6, 6, 3, 3]
+    assert table["correct"] == sum(r["correct"] for r in table["rows"])
+    assert table["rows"][0]["correct"] == stream_enrolment["correct"]
+    assert table["rows"][0]["old_after"] == stream_enrolment["old_after"]
+    assert f"| one/five | alice | {table['rows'][0]['correct']}/6" in text
+    for extra, message in ((["--speakers", "carol"], "no FSDD speaker 'carol'"),
+                           (["--word-sets", "one,one"], "must be distinct FSDD digits"),
+                           (["--word-sets", "one,yes"], "must be distinct FSDD digits")):
+        assert main(enrol + extra) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(enrol + ["--stream"])
+    assert "not allowed with argument" in capsys.readouterr().err

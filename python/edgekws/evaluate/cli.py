@@ -1,4 +1,4 @@
-"""``edgekws eval``: a trained model on real speech.
+r"""``edgekws eval``: a trained model on real speech.
 
 Scores the golden model (the shipped one by default) on a Speech Commands folder - the 12
 classes of the canonical test, by class and by speaker, with a confusion matrix - and on
@@ -15,6 +15,11 @@ Examples:
   edgekws eval --model build/train/ds_cnn_kws.ekws --fsdd --json
   edgekws eval --stream --fsdd --speech-commands ../shared/data/sc-v2-test-dev \
       --noise ../shared/data/sc-background-noise
+  edgekws eval --enrolment --fsdd --corpus build/corpus-s200 --word-sets one,five,nine \
+      two,six,zero
+
+Isolated clips are scored in --windows windows --window-step apart (default 5, 50 ms),
+their scores averaged (edgekws.data.shifts); --windows 1 scores the clip as it is.
 
 With --stream, the listener's scenario instead: load, enrol --words from --enrol
 utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
@@ -23,7 +28,8 @@ recordings) through board listen's windows (one every --hop) and hit rule; the d
 rate and false alarms per hour for every centring tolerance (--centres), rule (--votes
 N/M: a word wins N of the last M windows) and --min-score/--min-margin pair, the best
 rule at each --max-false-alarms budget, and the trade-off plot (--baseline: an earlier
-run's curve on it too).
+run's curve on it too). With --enrolment, only the enrolment, for every FSDD --speakers
+and --word-sets, with the old classes' accuracy before and after.
 """
 from __future__ import annotations
 
@@ -72,9 +78,19 @@ def add_cli(subparsers) -> None:
                    help="choose --unknown-offset on this Speech Commands folder of OTHER "
                    "speakers (best class-balanced 12-class accuracy), e.g. "
                    "../shared/data/sc-v1-sample")
-    s = p.add_argument_group("streams (--stream)")
-    s.add_argument("--stream", action="store_true",
-                   help="measure detection rate and false alarms per hour on long streams")
+    s = p.add_argument_group("streams (--stream) and enrolment (--enrolment)")
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument("--stream", action="store_true",
+                      help="measure detection rate and false alarms per hour on long streams")
+    mode.add_argument("--enrolment", action="store_true",
+                      help="only the real-speaker enrolment, for every --speakers and "
+                      "--word-sets: the speakers' other recordings, isolated")
+    s.add_argument("--speakers", nargs="+", default=None, metavar="NAME",
+                   help="with --enrolment: FSDD speakers who enrol (default: all)")
+    s.add_argument("--word-sets", type=word_set_arg, nargs="+", default=None,
+                   metavar="W1,W2,...",
+                   help="with --enrolment: digit sets to enrol, e.g. one,five,nine "
+                   "two,six,zero (default: --words)")
     s.add_argument("--corpus", metavar="DIR",
                    help="corpus whose words are learned natively first, as in the tutorial "
                    "(every word but the enrolled ones): what a non-keyword is matched to")
@@ -127,6 +143,15 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=_cmd_eval)
 
 
+def word_set_arg(text):
+    """``--word-sets`` value: comma-separated words."""
+    words = tuple(w.strip() for w in text.split(","))
+    if not all(words):
+        raise argparse.ArgumentTypeError(f"expected comma-separated words (e.g. "
+                                         f"one,five,nine), not {text!r}")
+    return words
+
+
 def votes_arg(text):
     """``--votes`` value ``N/M``: a word wins N of the last M windows (1 <= N <= M)."""
     try:
@@ -155,7 +180,7 @@ def _cmd_eval(args) -> int:
         raise ValueError("give --speech-commands DIR and/or --fsdd [DIR]")
     model = _model_path(args.model)
     shifts = window_shifts_of(args)
-    if args.stream:
+    if args.stream or args.enrolment:
         return _cmd_stream(args, model, shifts)
     if args.calibrate_on and args.speech_commands is None:
         raise ValueError("--calibrate-on chooses the 12-class decision's offset: give "
@@ -207,10 +232,11 @@ def _cmd_stream(args, model, shifts) -> int:
     from .stream import (AVERAGES, CENTRES, VOTES, StreamSetup, choose, listener_row,
                          plot_tradeoff, run_streams, sweep, sweep_average)
 
+    flag = "--stream" if args.stream else "--enrolment"
     if args.fsdd is None:
-        raise ValueError("--stream enrols FSDD digits: give --fsdd [DIR]")
+        raise ValueError(f"{flag} enrols FSDD digits: give --fsdd [DIR]")
     if not args.corpus or not (Path(args.corpus) / "corpus.json").is_file():
-        raise ValueError(f"--stream needs --corpus, a corpus folder with a corpus.json (build "
+        raise ValueError(f"{flag} needs --corpus, a corpus folder with a corpus.json (build "
                          f"one with 'edgekws data synth'), not {args.corpus!r}")
     baseline = None
     if args.baseline:
@@ -230,6 +256,8 @@ def _cmd_stream(args, model, shifts) -> int:
                         gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
                         hop=DEFAULT_HOP if args.hop is None else args.hop,
                         shifts=shifts)
+    if args.enrolment:
+        return _print_enrolment(args, setup)
     # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.
     from edgekws.host.listen import Listener
     Listener(hop=setup.hop, threshold_db=setup.gate_db)
@@ -302,4 +330,32 @@ def _cmd_stream(args, model, shifts) -> int:
         if c is not None:
             print(line(f"averaged scores, best at <= {float(b):g}/h", c))
     print(f"\ntrade-off: {png}; report: {out / 'stream.json'}")
+    return 0
+
+
+def _print_enrolment(args, setup) -> int:
+    from .enrolment import enrolment_table
+
+    table = enrolment_table(setup, args.speakers, args.word_sets,
+                            log=lambda m: print(m, file=sys.stderr))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"model": setup.model, "setup": vars(setup), **table}
+    (out / "enrolment.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"enrolment from {setup.enrol} utterances, the speaker's other recordings scored "
+          f"in {len(setup.shifts)} windows:\n")
+    print("| words | speaker | recognised | old classes before -> after |")
+    print("|---|---|---:|---|")
+    for r in table["rows"]:
+        print(f"| {'/'.join(r['words'])} | {r['speaker']} | {r['correct']}/{r['total']} "
+              f"({100 * r['correct'] / r['total']:.1f} %) | {100 * r['old_before']:.2f} -> "
+              f"{100 * r['old_after']:.2f} % |")
+    print(f"| all | | **{table['correct']}/{table['total']} "
+          f"({100 * table['correct'] / table['total']:.1f} %)** | largest drop "
+          f"{100 * table['largest_drop']:.2f} points |")
+    print(f"\nreport: {out / 'enrolment.json'}")
     return 0

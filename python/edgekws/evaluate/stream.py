@@ -274,10 +274,10 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     isolated clips) and the old classes' accuracy before and after."""
     from edgekws.data.fsdd import DIGIT_WORDS, list_fsdd, load_fsdd
     from edgekws.data.speech_commands import load_noises
+    from edgekws.data.shifts import check_shifts
     from edgekws.host.edge import enrol_frames
     from edgekws.host.edge import front_end as host_front_end
-    from edgekws.data.shifts import check_shifts, shifted_windows
-    from edgekws.host.listen import class_potentials, score_classes, score_windows
+    from edgekws.host.listen import class_potentials, score_classes
     from edgekws.tutorial.edge_learning import accuracy, front_end
 
     from .real import speech_commands_clips
@@ -300,39 +300,21 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     params, scaling, to_frames = host_front_end(extractor)   # what the board is sent
 
     def spikes(frames):
-        return extractor.forward(frames).reshape(len(frames), 1, 1, -1)
+        return extractor_spikes(extractor, frames)
 
     head, K, words, s_val, y_val = _background(setup, encode, log)
     before = accuracy(head, s_val, y_val, K)
     noises = load_noises(noise_files)
     waves, fwords, _ = load_fsdd(samples)
-    keyword_clips, enrol_x, enrol_y = [], [], []
-    head.add_classes(len(setup.words) + setup.has_filler, seed=setup.seed)
-
-    def recordings(word):
-        """The enrolling speaker's recordings of ``word``, in recording order."""
-        return sorted((j for j, s in enumerate(samples) if s.word == word and
-                       s.speaker == setup.speaker), key=lambda j: samples[j].index)
-    for i, w in enumerate(setup.words):
-        mine = recordings(w)
-        if len(mine) <= setup.enrol:
-            raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
-                             f"enrolment needs more than {setup.enrol}")
-        frames = enrol_frames([waves[j] for j in mine[:setup.enrol]], setup.copies, rng,
-                              to_frames)
-        enrol_x.append(spikes(frames))
-        enrol_y += [K + i] * len(frames)
-        keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
     own = [j for d in sorted(set(fwords) - set(setup.words))
-           for j in recordings(d)[:setup.filler_own]]
+           for j in speaker_recordings(samples, setup.speaker, d)[:setup.filler_own]]
     fill = [] if filler is None else [to_frames(filler)]
     if own:
         fill.append(enrol_frames([waves[j] for j in own], setup.copies // 4, rng, to_frames))
-    for frames in fill:
-        enrol_x.append(spikes(frames))
-        enrol_y += [K + len(setup.words)] * len(frames)
-    head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
-    words = words + list(setup.words) + ([FILLER] if setup.has_filler else [])
+    enrolled = enrol_speaker(setup, head, K, samples, waves, extractor, to_frames, rng,
+                             fill=fill)
+    keyword_clips, enrol_ok = enrolled["keyword_clips"], enrolled["correct"]
+    words = words + list(setup.words) + ([FILLER] if fill else [])
     K2 = len(words)
     after = accuracy(head, s_val, y_val, K2)
     lp = head.learning
@@ -343,10 +325,6 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     def classify_frames(frames):
         return score_classes(potentials_of(frames), lp.num_weights)
 
-    iso = score_windows([head.forward(spikes(to_frames(w))).reshape(len(keyword_clips), -1)
-                         for w in shifted_windows(np.stack([c for c, _ in keyword_clips]),
-                                                  setup.shifts)], K2, lp.num_weights)
-    enrol_ok = int(np.sum([words[l] == w for l, (_, w) in zip(iso.label, keyword_clips)]))
     board = _board_check(setup, head, to_frames(np.stack(
         [c for c, _ in keyword_clips[:setup.board_sample]])), classify_frames, log) \
         if setup.board_sample else None
@@ -379,6 +357,60 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
                              kw_spans, setup.gate_db, setup.hop),
             "other": _scan(potentials_of, lp.num_weights, params, scaling, nk_stream,
                            nk_spans, setup.gate_db, setup.hop)}
+
+
+def extractor_spikes(extractor, frames) -> np.ndarray:
+    """The extractor's spikes of uint8 ``frames``, shaped as the learning layer takes them."""
+    return extractor.forward(frames).reshape(len(frames), 1, 1, -1)
+
+
+def speaker_recordings(samples, speaker: str, word: str) -> list:
+    """Indices of ``speaker``'s FSDD recordings of ``word`` in ``samples``, in recording
+    order."""
+    return sorted((j for j, s in enumerate(samples) if s.word == word and
+                   s.speaker == speaker), key=lambda j: samples[j].index)
+
+
+def enrol_speaker(setup: StreamSetup, head, num_classes: int, samples, waves, extractor,
+                  to_frames, rng, fill=()) -> dict:
+    """Enrol ``setup.words`` into ``head`` (a learning layer holding ``num_classes``
+    classes) from the first ``setup.enrol`` recordings of ``setup.speaker`` and
+    ``setup.copies`` augmented copies of each, as ``board enrol`` does; frames in ``fill``
+    (if any) are learned as one more class after the words. Then score the speaker's
+    other recordings of those words as isolated clips in ``setup.shifts``' windows.
+    Returns ``{"keyword_clips": [(wave, word)], "correct": int}``."""
+    from edgekws.data.shifts import shifted_windows
+    from edgekws.host.edge import enrol_frames
+    from edgekws.host.listen import score_windows
+
+    def spikes(frames):
+        return extractor_spikes(extractor, frames)
+
+    fill = [f for f in fill if len(f)]
+    head.add_classes(len(setup.words) + (1 if fill else 0), seed=setup.seed)
+    keyword_clips, enrol_x, enrol_y = [], [], []
+    for i, w in enumerate(setup.words):
+        mine = speaker_recordings(samples, setup.speaker, w)
+        if len(mine) <= setup.enrol:
+            raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
+                             f"enrolment needs more than {setup.enrol}")
+        frames = enrol_frames([waves[j] for j in mine[:setup.enrol]], setup.copies, rng,
+                              to_frames)
+        enrol_x.append(spikes(frames))
+        enrol_y += [num_classes + i] * len(frames)
+        keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
+    for frames in fill:
+        enrol_x.append(spikes(frames))
+        enrol_y += [num_classes + len(setup.words)] * len(frames)
+    head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
+    total = num_classes + len(setup.words) + (1 if fill else 0)
+    iso = score_windows([head.forward(spikes(to_frames(w))).reshape(len(keyword_clips), -1)
+                         for w in shifted_windows(np.stack([c for c, _ in keyword_clips]),
+                                                  setup.shifts)],
+                        total, head.learning.num_weights)
+    correct = int(np.sum([l == num_classes + setup.words.index(w)
+                          for l, (_, w) in zip(iso.label, keyword_clips)]))
+    return {"keyword_clips": keyword_clips, "correct": correct}
 
 
 def _board_check(setup, head, frames, classify_frames, log) -> dict:
