@@ -128,6 +128,11 @@ def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "m.ekws"), "--fsdd"]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["eval", "--enrolment", "--fsdd", "--corpus", str(tmp_path)]) == 2
+    assert "--enrolment needs --corpus, a corpus folder with a corpus.json" in \
+        capsys.readouterr().err
+    assert main(["eval", "--enrolment", "--speech-commands", str(layout)]) == 2
+    assert "--enrolment enrols FSDD digits: give --fsdd" in capsys.readouterr().err
     out = tmp_path / "ev"
     assert main(["eval", "--speech-commands", str(layout), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
