@@ -24,7 +24,9 @@ def test_help_lists_the_suites(capsys):
     assert "usage: edgekws bench [-h] [--out FILE] [--quick] [--only NAME]" in text
     assert ("suites: mfcc, listen, golden, fc_core, extractor, board_latency; default: all"
             in text)
-    assert "(default: docs/benchmarks.md)" in text
+    # (argparse may wrap the help after the hyphen of "benchmarks-partial")
+    assert ("default docs/benchmarks.md for a full run, build/benchmarks-partial.md with "
+            "--quick or --only" in text.replace("benchmarks- partial", "benchmarks-partial"))
 
 
 def test_suites_named():
@@ -94,6 +96,22 @@ def test_report_of_a_run_with_a_broken_suite(tmp_path, monkeypatch, capsys):
     assert cli.main(["bench", "-q", "--out", str(out)]) == 0
     assert calls == [True, False]
     assert capsys.readouterr().out == f"wrote {out}\n"     # -q: no progress lines
+
+
+def test_a_partial_run_never_replaces_the_full_report(tmp_path, monkeypatch, capsys):
+    def works(quick):
+        return [Row("speed", "1", "1", "1.00x", "edgekws bench", "")]
+
+    monkeypatch.setitem(sys.modules, "fake_suite_ok", _suite("fake_suite_ok", "Works", works))
+    monkeypatch.setattr(bench_cli, "SUITES", ["fake_suite_ok"])
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--quick"], ["--only", "ok"]):
+        assert cli.main(["bench", "-q", *argv]) == 0
+        assert capsys.readouterr().out == "wrote build/benchmarks-partial.md\n"
+        assert not (tmp_path / "docs").exists()
+    assert cli.main(["bench", "-q"]) == 0
+    assert capsys.readouterr().out == "wrote docs/benchmarks.md\n"
+    assert "## Works" in (tmp_path / "docs" / "benchmarks.md").read_text()
 
 
 def test_quick_listen_suite(tmp_path):

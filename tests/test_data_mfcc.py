@@ -142,6 +142,20 @@ def test_fast_path_equals_reference_on_real_clips():
     _assert_same_features(_real_clips(150))
 
 
+def test_threads_share_a_batch_without_changing_it():
+    rng = np.random.default_rng(3)
+    # 77 clips: above the threaded default's threshold, not a multiple of the chunk.
+    waves = np.clip(10.0 ** rng.uniform(-4, -1, (77, 1)) * rng.standard_normal((77, 16000)),
+                    -1, 1).astype(np.float32)
+    ref = mfcc_reference(waves)
+    for threads in (1, 2, 3, 200, None):
+        np.testing.assert_array_equal(mfcc(waves, threads=threads), ref)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=f"threads must be a positive integer or None, "
+                                             f"not {bad!r}"):
+            mfcc(waves[:2], threads=bad)
+
+
 def test_frames_to_mfcc_is_the_per_frame_half_of_mfcc():
     wave = _test_waves()[0].astype(np.float64)
     p = MfccParams()

@@ -20,14 +20,20 @@ import time
 from edgekws.bench import SUITES
 from edgekws.cliargs import output_file
 
-__all__ = ["add_cli", "render", "suites_named"]
+__all__ = ["add_cli", "render", "suites_named", "FULL_REPORT", "PARTIAL_REPORT"]
+
+#: Where a full run writes its report, and where a partial one does.
+FULL_REPORT = "docs/benchmarks.md"
+PARTIAL_REPORT = "build/benchmarks-partial.md"
 
 
 def add_cli(sub) -> None:
     p = sub.add_parser("bench", help="run the benchmarks and write their report "
                        "(make bench)", description=__doc__)
-    p.add_argument("--out", type=output_file, default="docs/benchmarks.md", metavar="FILE",
-                   help="the Markdown report to write (its folder is created)")
+    p.add_argument("--out", type=output_file, default=None, metavar="FILE",
+                   help=f"the Markdown report to write (its folder is created; default "
+                   f"{FULL_REPORT} for a full run, {PARTIAL_REPORT} with --quick or --only, "
+                   "so that a partial run never replaces the full report)")
     p.add_argument("--quick", action="store_true",
                    help="smaller sizes, for a smoke test")
     p.add_argument("--only", metavar="NAME", default=None,
@@ -112,6 +118,8 @@ def _bench(args) -> int:
     from edgekws.atomicio import atomic_write
     # Both checked before the first suite: a full run takes many minutes.
     chosen = suites_named(args.only)
+    if args.out is None:
+        args.out = PARTIAL_REPORT if args.quick or args.only else FULL_REPORT
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
     def say(line):

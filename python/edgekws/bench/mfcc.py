@@ -36,29 +36,38 @@ def _tf_mfcc():
 
 
 def _batch_rows(quick):
-    from edgekws.data.mfcc import mfcc, mfcc_reference
+    from edgekws.data.mfcc import _threads_for, mfcc, mfcc_reference
     n = 200 if quick else 1000
+    threads = _threads_for(None, n)
     waves = _clips(n)
     try:
         tf_run = _tf_mfcc()
         tf_run(waves[:2])  # graph set-up and thread pools outside the timing
     except ImportError:
         tf_run = None
-    fast, ref, tf = Timings(), Timings(), Timings()
-    for _ in range(RUNS):  # interleaved, so that a change of machine load hits all three
+    fast, one, ref, tf = Timings(), Timings(), Timings(), Timings()
+    for _ in range(RUNS):  # interleaved, so that a change of machine load hits them all
         ours = fast(lambda: mfcc(waves))
+        single = one(lambda: mfcc(waves, threads=1))
         theirs = ref(lambda: mfcc_reference(waves))
         if tf_run is not None:
             tf_out = tf(lambda: tf_run(waves))
-    same = np.array_equal(ours, theirs)
+    same = np.array_equal(ours, theirs) and np.array_equal(single, theirs)
     cmd = "edgekws bench --only mfcc"
     rows = [Row(f"MFCC of {n:,} one-second clips, s", spread(fast.wall, "{:.3f}"),
                 f"today's mfcc_reference {spread(ref.wall, '{:.2f}')} s",
                 ratios(ref.wall, fast.wall), cmd,
-                f"{n / np.median(fast.wall):,.0f} clips/s (median); CPU time "
-                f"{spread(fast.cpu, '{:.3f}')} s vs {spread(ref.cpu, '{:.2f}')} s, "
-                f"{ratios(ref.cpu, fast.cpu)}; float32 features bit-identical to the "
-                f"reference: {'yes' if same else 'NO'}; min / median / max of {RUNS} runs")]
+                f"{n / np.median(fast.wall):,.0f} clips/s (median), {threads} thread"
+                f"{'s' if threads > 1 else ''} (the default: the cores this process may "
+                f"use); CPU time {spread(fast.cpu, '{:.3f}')} s vs "
+                f"{spread(ref.cpu, '{:.2f}')} s, {ratios(ref.cpu, fast.cpu)}; float32 "
+                f"features bit-identical to the reference (both thread counts): "
+                f"{'yes' if same else 'NO'}; min / median / max of {RUNS} runs"),
+            Row(f"the same in one thread (mfcc(..., threads=1)), s", spread(one.wall, "{:.3f}"),
+                f"today's mfcc_reference {spread(ref.wall, '{:.2f}')} s",
+                ratios(ref.wall, one.wall), cmd,
+                f"{n / np.median(one.wall):,.0f} clips/s (median); what each worker "
+                f"process of the feature cache runs")]
     if tf_run is not None:
         err = float(np.abs(tf_out - ours).max())
         rows.append(Row(f"MFCC of {n:,} clips vs TensorFlow's ops, s",
@@ -67,8 +76,8 @@ def _batch_rows(quick):
                         ratios(tf.wall, fast.wall), cmd,
                         f"CPU time {spread(fast.cpu, '{:.3f}')} s vs "
                         f"{spread(tf.cpu, '{:.3f}')} s, {ratios(tf.cpu, fast.cpu)}; largest "
-                        f"difference from TensorFlow {err:.1e}; TensorFlow may use both "
-                        "cores, ours one"))
+                        f"difference from TensorFlow {err:.1e}; both may use every "
+                        "core"))
     return rows
 
 

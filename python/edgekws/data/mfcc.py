@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -52,6 +54,10 @@ _BATCH = 256  # waveforms per FFT batch of the reference (bounds memory to ~100 
 #: Waveforms per chunk of the fast path: 8 clips of 49 frames keep its float64 FFT buffer
 #: (3.2 MB) and the spectra in the 4 MB L2 cache, which is where its speed comes from.
 _CHUNK = 8
+#: Batches of at least this many clips are shared among threads by default (below it,
+#: starting them costs about what they save).
+_THREADED_CLIPS = 64
+_MAX_THREADS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +285,7 @@ def _framed(batch: np.ndarray, params: MfccParams) -> np.ndarray:
         (batch.strides[0], params.stride * step, step), writeable=False)
 
 
-def mfcc(waves, params: MfccParams | None = None) -> np.ndarray:
+def mfcc(waves, params: MfccParams | None = None, threads: int | None = None) -> np.ndarray:
     """MFCC features of one waveform or a batch of waveforms.
 
     Parameters
@@ -290,6 +296,11 @@ def mfcc(waves, params: MfccParams | None = None) -> np.ndarray:
         ``params.clip_samples`` first.
     params : MfccParams, optional
         Front-end parameters; the defaults give 49 x 10 features per second.
+    threads : int, optional
+        Threads sharing a large batch (numpy's FFT and matrix products release the GIL);
+        default: every core this process may use, for batches of at least
+        ``_THREADED_CLIPS`` clips, else one. Worker processes that already share the
+        cores pass 1.
 
     Returns
     -------
@@ -301,16 +312,45 @@ def mfcc(waves, params: MfccParams | None = None) -> np.ndarray:
     -----
     Equal to :func:`mfcc_reference` (today's front end), computed in chunks of a few
     clips whose frames are strided views of the waveforms and whose spectra stay in cache.
+    Each chunk is computed the same way whichever thread takes it, so the features do not
+    depend on ``threads``.
     """
     params = params or MfccParams()
     arr = _check_waves(waves)
     single = arr.ndim == 1
     batch = pad_or_crop(np.atleast_2d(arr), params.clip_samples)
     out = np.empty((batch.shape[0],) + params.shape, dtype=np.float32)
-    for s in range(0, batch.shape[0], _CHUNK):
-        chunk = np.ascontiguousarray(batch[s:s + _CHUNK], dtype=np.float64)
-        out[s:s + _CHUNK] = frames_to_mfcc(_framed(chunk, params), params)
+    starts = range(0, batch.shape[0], _CHUNK)
+
+    def run(block):
+        for s in block:
+            chunk = np.ascontiguousarray(batch[s:s + _CHUNK], dtype=np.float64)
+            out[s:s + _CHUNK] = frames_to_mfcc(_framed(chunk, params), params)
+
+    threads = _threads_for(threads, batch.shape[0])
+    if threads == 1:
+        run(starts)
+    else:
+        # One task per thread, every threads-th chunk: few tasks, evenly loaded.
+        blocks = [starts[i::threads] for i in range(threads)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, blocks))
     return out[0] if single else out
+
+
+def _threads_for(threads, clips: int) -> int:
+    """How many threads :func:`mfcc` uses for ``clips`` clips (``threads`` checked)."""
+    if threads is None:
+        if clips < _THREADED_CLIPS:
+            return 1
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:          # not on Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, _MAX_THREADS, -(-clips // _CHUNK)))
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or None, not {threads!r}")
+    return int(min(threads, max(1, -(-clips // _CHUNK))))
 
 
 def mfcc_reference(waves, params: MfccParams | None = None) -> np.ndarray:
