@@ -12,7 +12,7 @@ from edgekws import limits
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction",
            "seconds_or_any",
            "class_index", "HelpFormatter", "plain_text", "int_range", "tcp_port",
-           "timeout_seconds", "word", "output_file", "add_window_args", "window_shifts_of"]
+           "timeout_seconds", "word", "output_file"]
 
 
 def _checked(convert, accept, expected: str):
@@ -135,21 +135,3 @@ def output_file(text: str) -> str:
                                          + (" (a folder)" if text else ""))
     return text
 
-
-def add_window_args(parser, what: str = "score") -> None:
-    """``--windows N --window-step SECONDS``: an isolated clip looked at in N windows
-    (:mod:`edgekws.data.shifts`); :func:`window_shifts_of` turns them into shifts."""
-    from edgekws.data.shifts import DEFAULT_STEP, DEFAULT_WINDOWS
-    parser.add_argument("--windows", type=positive_int, default=DEFAULT_WINDOWS, metavar="N",
-                        help=f"{what} each clip in N windows moved --window-step apart "
-                        f"around it and average the scores (default {DEFAULT_WINDOWS}; "
-                        "1: the clip as it is)")
-    parser.add_argument("--window-step", type=positive_float, default=DEFAULT_STEP,
-                        metavar="SECONDS",
-                        help=f"seconds between those windows (default {DEFAULT_STEP:g})")
-
-
-def window_shifts_of(args) -> tuple:
-    """The shifts of :func:`add_window_args`' options (checked: within half a second)."""
-    from edgekws.data.shifts import window_shifts
-    return window_shifts(args.windows, args.window_step)

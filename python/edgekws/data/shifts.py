@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekws.cliargs import positive_float, positive_int
+
 from .augment import time_shift
 
 __all__ = ["DEFAULT_WINDOWS", "DEFAULT_STEP", "DEFAULT_SHIFTS", "window_shifts",
-           "check_shifts", "shifted_windows"]
+           "check_shifts", "shifted_windows", "add_window_args", "window_shifts_of"]
 
 #: Windows of an isolated clip, and the seconds between them, by default.
 DEFAULT_WINDOWS, DEFAULT_STEP = 5, 0.05
@@ -69,3 +71,20 @@ def shifted_windows(waves, shifts, sample_rate: int = 16000):
 
 #: Seconds each isolated clip is moved by (the windows whose scores are averaged).
 DEFAULT_SHIFTS = window_shifts(DEFAULT_WINDOWS, DEFAULT_STEP)
+
+
+def add_window_args(parser, what: str = "score") -> None:
+    """``--windows N --window-step SECONDS`` on an argparse ``parser`` (``eval``, ``board
+    infer``); :func:`window_shifts_of` turns them into shifts."""
+    parser.add_argument("--windows", type=positive_int, default=DEFAULT_WINDOWS, metavar="N",
+                        help=f"{what} each clip in N windows moved --window-step apart "
+                        f"around it and average the scores (default {DEFAULT_WINDOWS}; "
+                        "1: the clip as it is)")
+    parser.add_argument("--window-step", type=positive_float, default=DEFAULT_STEP,
+                        metavar="SECONDS",
+                        help=f"seconds between those windows (default {DEFAULT_STEP:g})")
+
+
+def window_shifts_of(args) -> tuple:
+    """The shifts of :func:`add_window_args`' options (checked: within half a second)."""
+    return window_shifts(args.windows, args.window_step)

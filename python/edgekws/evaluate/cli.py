@@ -38,8 +38,9 @@ import json
 import sys
 from pathlib import Path
 
-from edgekws.cliargs import (add_window_args, nonneg_float, nonneg_int, positive_float,
-                             positive_int, seconds_or_any, window_shifts_of)
+from edgekws.cliargs import (nonneg_float, nonneg_int, positive_float, positive_int,
+                             seconds_or_any)
+from edgekws.data.shifts import add_window_args, window_shifts_of
 
 __all__ = ["add_cli"]
 

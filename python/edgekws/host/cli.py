@@ -97,7 +97,7 @@ def add_cli(sub) -> None:
     port_args(inf)
     inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
     score_args(inf)
-    from edgekws.cliargs import add_window_args
+    from edgekws.data.shifts import add_window_args
     add_window_args(inf, "send")
     inf.add_argument("files", nargs="+", metavar="FILE.wav",
                      help="16-bit PCM WAV files (any rate: resampled to 16 kHz), one "
@@ -425,8 +425,7 @@ def _infer(args) -> int:
     import numpy as np
 
     from edgekws.data.mfcc import pad_or_crop
-    from edgekws.cliargs import window_shifts_of
-    from edgekws.data.shifts import shifted_windows
+    from edgekws.data.shifts import shifted_windows, window_shifts_of
     shifts = window_shifts_of(args)
     model = _read_state(args.state)
     waves, params, _, to_frames = _frames(model, args.files)
