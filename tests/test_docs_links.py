@@ -63,6 +63,27 @@ def test_relative_links_resolve(doc):
     assert broken == []
 
 
+def table_errors(markdown: str) -> list:
+    """Tables whose delimiter row has another number of cells than their header (GitHub
+    then shows them as text): ``(line, header cells, delimiter cells)``."""
+    lines = markdown.splitlines()
+    delimiter = re.compile(r"^\|(\s*:?-+:?\s*\|)+$")
+    return [(i + 1, lines[i - 1].count("|"), lines[i].count("|"))
+            for i in range(1, len(lines))
+            if delimiter.match(lines[i]) and lines[i - 1].startswith("|")
+            and lines[i - 1].count("|") != lines[i].count("|")]
+
+
+def test_table_errors():
+    assert table_errors("| a | b |\n|---|---:|\n| 1 | 2 |") == []
+    assert table_errors("text\n| a | b |\n|---|---:|---:|\n") == [(3, 3, 4)]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
+def test_tables_have_as_many_columns_as_their_header(doc):
+    assert table_errors(doc.read_text()) == []
+
+
 #: ``docs/design.md §3.6``, ``docs/design/fc-core.md`` §1.2 (a comment may wrap
 #: between the two).
 DESIGN_REF = re.compile(r"(docs/design(?:/[\w-]+)?\.md)`*\s*(?:#:?\s*)?§(\d+(?:\.\d+)?)")

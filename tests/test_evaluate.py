@@ -1,6 +1,7 @@
 """edgekws eval: 12-class scoring by speaker fold, scores and rejection, stream trade-off."""
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -362,6 +363,52 @@ def test_a_filler_class_fires_nothing():
     assert (row["detected"], row["false_alarms"], row["wrong_word_or_extra"]) == (1, 1, 0)
 
 
+def test_enrol_speaker_draws_the_filler_after_the_words():
+    """The filler's copies come from the generator after the words' copies, so a filler
+    leaves the enrolled words' frames (and the streams of --filler-own runs) as they were."""
+    from edgekws.data.fsdd import FsddSample
+    from edgekws.data.mfcc import MfccParams
+    from edgekws.evaluate.enrolment import EnrolmentSources, enrol_speaker
+    from edgekws.evaluate.stream import StreamSetup
+
+    class Head:                          # a learning layer that records what it learns
+        learning = types.SimpleNamespace(num_weights=4)
+
+        def add_classes(self, n, seed=None):
+            self.added = n
+
+        def fit(self, x, y):
+            self.x, self.y = x, y
+
+        def forward(self, spikes):
+            return np.zeros((len(spikes), 3 * 2))
+
+    samples = [FsddSample(f"{i}.wav", 1, "ann", i) for i in range(3)]
+    rng_waves = np.random.default_rng(0)
+    src = EnrolmentSources(samples, 0.1 * rng_waves.standard_normal((3, RATE)), ["one"] * 3,
+                           types.SimpleNamespace(forward=lambda f: f.reshape(len(f), -1)),
+                           None, MfccParams(), None,
+                           lambda w: np.asarray(w, np.float32)[:, :8].reshape(-1, 8))
+    setup = StreamSetup(model="m", corpus="c", speaker="ann", words=("one",), enrol=2,
+                        copies=3, shifts=(0.0,))
+    seen = {}
+
+    def fill(rng):
+        seen["state"] = rng.bit_generator.state
+        return [np.ones((4, 8), np.float32)]
+
+    plain, filled = Head(), Head()
+    first = np.random.default_rng(7)
+    got = enrol_speaker(setup, plain, 1, src, first)
+    assert (got["correct"], len(got["keyword_clips"]), got["filler"]) == (0, 1, False)
+    assert plain.added == 1 and len(plain.x) == 2 * (1 + 3)
+    got = enrol_speaker(setup, filled, 1, src, np.random.default_rng(7), fill=fill)
+    assert got["filler"] and filled.added == 2
+    assert seen["state"] == first.bit_generator.state     # the words' draws came first
+    np.testing.assert_array_equal(filled.x[:8], plain.x)
+    assert list(filled.y) == [1] * 8 + [2] * 4
+
+
 def test_filler_folds_must_not_be_the_streamed_speakers(layout):
     from edgekws.evaluate.stream import StreamSetup, filler_clips
     rng = np.random.default_rng(0)
@@ -434,7 +481,7 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
     with pytest.raises(SystemExit):
         main(argv + ["--votes", "3/2"])
     assert "expected N/M with 1 <= N <= M, not '3/2'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="enrolled words must be FSDD digits"):
+    with pytest.raises(ValueError, match="enrolled words must be distinct FSDD digits"):
         from edgekws.evaluate.stream import StreamSetup, run_streams
         run_streams(StreamSetup(model=shipped_model_path(), corpus=str(corpus),
                                 words=("yes",)))
@@ -459,6 +506,8 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
     assert f"| one/five | alice | {table['rows'][0]['correct']}/6" in text
     for extra, message in ((["--speakers", "carol"], "no FSDD speaker 'carol'"),
                            (["--word-sets", "one,one"], "must be distinct FSDD digits"),
+                           (["--word-sets", "one", "nine"],
+                            "'alice' has 0 recordings of 'nine'; enrolment needs"),
                            (["--word-sets", "one,yes"], "must be distinct FSDD digits")):
         assert main(enrol + extra) == 2
         assert message in capsys.readouterr().err

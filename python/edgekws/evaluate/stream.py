@@ -209,41 +209,6 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
                    truth, [w for _, _, w in spans], classes)
 
 
-def _background(setup, spikes_of, log):
-    """The tutorial's offline native learning: the Speech Commands words of the corpus
-    (not the extra vocabulary), but the enrolled ones and the edge-learning words the
-    models are trained without: ``(head, num_classes, words, val spikes, val labels)``. The
-    corpus is read as ``edgekws train`` reads it, so its feature cache serves here too."""
-    from edgekws.data.features import cached_features
-    from edgekws.data.speech_commands import load_speech_commands, word_to_index
-    from edgekws.data.synth import WORDS
-    from edgekws.train.dataset import EDGE_WORDS
-    from edgekws.tutorial.edge_learning import (fit_batches, learning_head,
-                                                suggest_from_training)
-
-    ds = load_speech_commands(setup.corpus, exclude=EDGE_WORDS, seed=setup.seed)
-    kept = [w for w in ds.word_to_index if w in WORDS and w not in setup.words]
-    mapping = word_to_index(kept)
-    relabel = np.full(len(ds.word_to_index), -1, np.int32)
-    for w, i in ds.word_to_index.items():
-        relabel[i] = mapping.get(w, -1)
-    sets = []
-    for split, name in (("train", "train"), ("val", "val")):
-        fs = cached_features(ds.split(split), setup.cache_dir, name=name, workers=None)
-        y = relabel[fs.y]
-        sets.append((fs.x[y >= 0], y[y >= 0]))
-    (x_train, y_train), (x_val, y_val) = sets
-    s_train, s_val = spikes_of(x_train), spikes_of(x_val)
-    k = setup.num_weights or suggest_from_training(s_train, setup.seed)[1]
-    K = len(mapping)
-    head = learning_head(s_train.shape[-1], K, setup.neurons_per_class, k, 0.1, setup.seed)
-    fit_batches(head, s_train, y_train, progress=False)
-    words = [w for w, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
-    log(f"offline native learning: {K} classes of {setup.corpus} ({len(y_train)} samples), "
-        f"num_weights {k}")
-    return head, K, words, s_val, y_val
-
-
 #: The name of the filler class.
 FILLER = "_filler_"
 
@@ -272,49 +237,46 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     """Learn the background classes, enrol, play both streams; returns the
     :class:`Fired` windows, the enrolment accuracy on the speaker's other recordings (as
     isolated clips) and the old classes' accuracy before and after."""
-    from edgekws.data.fsdd import DIGIT_WORDS, list_fsdd, load_fsdd
     from edgekws.data.speech_commands import load_noises
-    from edgekws.data.shifts import check_shifts
     from edgekws.host.edge import enrol_frames
-    from edgekws.host.edge import front_end as host_front_end
     from edgekws.host.listen import class_potentials, score_classes
-    from edgekws.tutorial.edge_learning import accuracy, front_end
+    from edgekws.tutorial.edge_learning import accuracy
 
+    from .enrolment import (background_classes, enrol_speaker, enrolment_sources,
+                            extractor_spikes, speaker_recordings)
     from .real import speech_commands_clips
 
     rng = np.random.default_rng(setup.seed)
-    check_shifts(setup.shifts)
-    unknown = [w for w in setup.words if w not in DIGIT_WORDS]
-    if unknown:
-        raise ValueError(f"enrolled words must be FSDD digits {DIGIT_WORDS}, not {unknown}")
-    samples = list_fsdd(setup.fsdd)
-    if setup.speaker not in {s.speaker for s in samples}:
-        raise ValueError(f"no FSDD speaker {setup.speaker!r} (have "
-                         f"{sorted({s.speaker for s in samples})})")
+    src = enrolment_sources(setup, [setup.speaker], [setup.words])
     noise_files = sorted(Path(setup.noise_dir).glob("*.wav")) if setup.noise_dir else []
     others_sc = speech_commands_clips(setup.speech_commands, folds=setup.folds) \
         if setup.speech_commands else None
     # Read before any long work: a wrong folder fails in seconds.
     filler = filler_clips(setup, np.random.default_rng(setup.seed)) if setup.filler else None
-    extractor, _, _, _, encode = front_end(setup.model)
-    params, scaling, to_frames = host_front_end(extractor)   # what the board is sent
+    extractor, samples, waves, fwords = src.extractor, src.samples, src.waves, src.words
+    params, scaling, to_frames = src.params, src.scaling, src.to_frames
 
     def spikes(frames):
         return extractor_spikes(extractor, frames)
 
-    head, K, words, s_val, y_val = _background(setup, encode, log)
+    head, K, words, s_val, y_val = background_classes(setup, src.encode, log)
     before = accuracy(head, s_val, y_val, K)
     noises = load_noises(noise_files)
-    waves, fwords, _ = load_fsdd(samples)
     own = [j for d in sorted(set(fwords) - set(setup.words))
            for j in speaker_recordings(samples, setup.speaker, d)[:setup.filler_own]]
-    fill = [] if filler is None else [to_frames(filler)]
-    if own:
-        fill.append(enrol_frames([waves[j] for j in own], setup.copies // 4, rng, to_frames))
-    enrolled = enrol_speaker(setup, head, K, samples, waves, extractor, to_frames, rng,
-                             fill=fill)
+
+    def fill(rng):
+        """The filler class's frames, drawn after the words' (as before the enrolment
+        became a function of its own, so that the same seed gives the same streams)."""
+        frames = [] if filler is None else [to_frames(filler)]
+        if own:
+            frames.append(enrol_frames([waves[j] for j in own], setup.copies // 4, rng,
+                                       to_frames))
+        return frames
+
+    enrolled = enrol_speaker(setup, head, K, src, rng, fill=fill)
     keyword_clips, enrol_ok = enrolled["keyword_clips"], enrolled["correct"]
-    words = words + list(setup.words) + ([FILLER] if fill else [])
+    words = words + list(setup.words) + ([FILLER] if enrolled["filler"] else [])
     K2 = len(words)
     after = accuracy(head, s_val, y_val, K2)
     lp = head.learning
@@ -357,60 +319,6 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
                              kw_spans, setup.gate_db, setup.hop),
             "other": _scan(potentials_of, lp.num_weights, params, scaling, nk_stream,
                            nk_spans, setup.gate_db, setup.hop)}
-
-
-def extractor_spikes(extractor, frames) -> np.ndarray:
-    """The extractor's spikes of uint8 ``frames``, shaped as the learning layer takes them."""
-    return extractor.forward(frames).reshape(len(frames), 1, 1, -1)
-
-
-def speaker_recordings(samples, speaker: str, word: str) -> list:
-    """Indices of ``speaker``'s FSDD recordings of ``word`` in ``samples``, in recording
-    order."""
-    return sorted((j for j, s in enumerate(samples) if s.word == word and
-                   s.speaker == speaker), key=lambda j: samples[j].index)
-
-
-def enrol_speaker(setup: StreamSetup, head, num_classes: int, samples, waves, extractor,
-                  to_frames, rng, fill=()) -> dict:
-    """Enrol ``setup.words`` into ``head`` (a learning layer holding ``num_classes``
-    classes) from the first ``setup.enrol`` recordings of ``setup.speaker`` and
-    ``setup.copies`` augmented copies of each, as ``board enrol`` does; frames in ``fill``
-    (if any) are learned as one more class after the words. Then score the speaker's
-    other recordings of those words as isolated clips in ``setup.shifts``' windows.
-    Returns ``{"keyword_clips": [(wave, word)], "correct": int}``."""
-    from edgekws.data.shifts import shifted_windows
-    from edgekws.host.edge import enrol_frames
-    from edgekws.host.listen import score_windows
-
-    def spikes(frames):
-        return extractor_spikes(extractor, frames)
-
-    fill = [f for f in fill if len(f)]
-    head.add_classes(len(setup.words) + (1 if fill else 0), seed=setup.seed)
-    keyword_clips, enrol_x, enrol_y = [], [], []
-    for i, w in enumerate(setup.words):
-        mine = speaker_recordings(samples, setup.speaker, w)
-        if len(mine) <= setup.enrol:
-            raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
-                             f"enrolment needs more than {setup.enrol}")
-        frames = enrol_frames([waves[j] for j in mine[:setup.enrol]], setup.copies, rng,
-                              to_frames)
-        enrol_x.append(spikes(frames))
-        enrol_y += [num_classes + i] * len(frames)
-        keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
-    for frames in fill:
-        enrol_x.append(spikes(frames))
-        enrol_y += [num_classes + len(setup.words)] * len(frames)
-    head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
-    total = num_classes + len(setup.words) + (1 if fill else 0)
-    iso = score_windows([head.forward(spikes(to_frames(w))).reshape(len(keyword_clips), -1)
-                         for w in shifted_windows(np.stack([c for c, _ in keyword_clips]),
-                                                  setup.shifts)],
-                        total, head.learning.num_weights)
-    correct = int(np.sum([l == num_classes + setup.words.index(w)
-                          for l, (_, w) in zip(iso.label, keyword_clips)]))
-    return {"keyword_clips": keyword_clips, "correct": correct}
 
 
 def _board_check(setup, head, frames, classify_frames, log) -> dict:
