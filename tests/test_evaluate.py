@@ -134,6 +134,18 @@ def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
         capsys.readouterr().err
     assert main(["eval", "--enrolment", "--speech-commands", str(layout)]) == 2
     assert "--enrolment enrols FSDD digits: give --fsdd" in capsys.readouterr().err
+    # Options of the other mode would do nothing: refused, naming the option.
+    for argv, message in (
+            (["--speakers", "lucas"], "--speakers is an option of --enrolment; it does "
+                                      "nothing here"),
+            (["--stream", "--word-sets", "one"], "--word-sets is an option of --enrolment; "
+                                                 "it does nothing with --stream"),
+            (["--enrolment", "--filler-own", "2"], "--filler-own is an option of --stream; "
+                                                    "it does nothing with --enrolment"),
+            (["--enrolment", "--speaker", "lucas"], "--speaker is an option of --stream"),
+            (["--hop", "0.2"], "--hop is an option of --stream; it does nothing here")):
+        assert main(["eval", "--fsdd", *argv]) == 2
+        assert message in capsys.readouterr().err
     out = tmp_path / "ev"
     assert main(["eval", "--speech-commands", str(layout), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out

@@ -134,4 +134,3 @@ def output_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a file name, not {text!r}"
                                          + (" (a folder)" if text else ""))
     return text
-

@@ -36,9 +36,9 @@ def _tf_mfcc():
 
 
 def _batch_rows(quick):
-    from edgekws.data.mfcc import _threads_for, mfcc, mfcc_reference
+    from edgekws.data.mfcc import default_threads, mfcc, mfcc_reference
     n = 200 if quick else 1000
-    threads = _threads_for(None, n)
+    threads = default_threads(n)
     waves = _clips(n)
     try:
         tf_run = _tf_mfcc()

@@ -117,15 +117,16 @@ def _wave(item) -> np.ndarray:
 
 
 def _chunk_features(args):
-    items, start, params, copies, seed, noise_files, threads = args
+    items, start, params, copies, seed, noise_files = args
+    # ``workers`` is compute_features' CPU budget: each job computes in one thread.
     waves = np.stack([_wave(s) for s in items])
-    feats = mfcc(waves, params, threads=threads)
+    feats = mfcc(waves, params, threads=1)
     if not copies:
         return feats, None
     noises = load_noises(noise_files)
     aug = np.stack([augment(w, copies, np.random.default_rng([seed, start + i]), noises)
                     for i, w in enumerate(waves)])
-    return feats, mfcc(aug.reshape(-1, waves.shape[1]), params, threads=threads)
+    return feats, mfcc(aug.reshape(-1, waves.shape[1]), params, threads=1)
 
 
 def compute_features(items, labels=None, params: MfccParams | None = None,
@@ -159,15 +160,13 @@ def compute_features(items, labels=None, params: MfccParams | None = None,
     if not items:
         raise ValueError("no items to compute features for")
     workers = workers or os.cpu_count() or 1
-    pooled = workers > 1 and len(items) > _CHUNK
-    # Worker processes already share the cores: each computes its MFCC in one thread.
-    jobs = [(items[i:i + _CHUNK], i, params, augment_copies, augment_seed, tuple(noise_files),
-             1 if pooled else None) for i in range(0, len(items), _CHUNK)]
+    jobs = [(items[i:i + _CHUNK], i, params, augment_copies, augment_seed, tuple(noise_files))
+            for i in range(0, len(items), _CHUNK)]
     from tqdm import tqdm
 
     bar = tqdm(total=len(items), unit="clip", desc="mfcc", disable=not progress)
     results = []
-    if pooled:
+    if workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
             for r, job in zip(pool.imap(_chunk_features, jobs), jobs):
                 results.append(r)

@@ -47,6 +47,7 @@ __all__ = [
     "frames_to_mfcc",
     "mfcc_reference",
     "pad_or_crop",
+    "default_threads",
 ]
 
 _FILTERBANK_FLOOR = 1e-12  # TensorFlow's kFilterbankFloor
@@ -298,9 +299,9 @@ def mfcc(waves, params: MfccParams | None = None, threads: int | None = None) ->
         Front-end parameters; the defaults give 49 x 10 features per second.
     threads : int, optional
         Threads sharing a large batch (numpy's FFT and matrix products release the GIL);
-        default: every core this process may use, for batches of at least
-        ``_THREADED_CLIPS`` clips, else one. Worker processes that already share the
-        cores pass 1.
+        default :func:`default_threads`: the cores this process may use (at most 8, and
+        at most one per chunk of 8 clips) for batches of at least 64 clips, else one.
+        Worker processes that already share the cores pass 1.
 
     Returns
     -------
@@ -327,7 +328,8 @@ def mfcc(waves, params: MfccParams | None = None, threads: int | None = None) ->
             chunk = np.ascontiguousarray(batch[s:s + _CHUNK], dtype=np.float64)
             out[s:s + _CHUNK] = frames_to_mfcc(_framed(chunk, params), params)
 
-    threads = _threads_for(threads, batch.shape[0])
+    threads = default_threads(batch.shape[0]) if threads is None else \
+        _checked_threads(threads, batch.shape[0])
     if threads == 1:
         run(starts)
     else:
@@ -338,16 +340,18 @@ def mfcc(waves, params: MfccParams | None = None, threads: int | None = None) ->
     return out[0] if single else out
 
 
-def _threads_for(threads, clips: int) -> int:
-    """How many threads :func:`mfcc` uses for ``clips`` clips (``threads`` checked)."""
-    if threads is None:
-        if clips < _THREADED_CLIPS:
-            return 1
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:          # not on Linux
-            cores = os.cpu_count() or 1
-        return max(1, min(cores, _MAX_THREADS, -(-clips // _CHUNK)))
+def default_threads(clips: int) -> int:
+    """The threads :func:`mfcc` shares ``clips`` clips among by default."""
+    if clips < _THREADED_CLIPS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_THREADS, -(-clips // _CHUNK)))
+
+
+def _checked_threads(threads, clips: int) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer or None, not {threads!r}")
     return int(min(threads, max(1, -(-clips // _CHUNK))))

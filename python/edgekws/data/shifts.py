@@ -6,6 +6,12 @@ one window; for an isolated clip, :func:`shifted_windows` makes the same kind of
 the clip moved by each of ``shifts`` seconds (zero fill, as the training corpus's time
 shifts), and the caller averages the model's scores over them.
 
+The windows are moved copies of the one-second clip as the caller placed it: ``eval``
+centres a shorter FSDD recording in its second, ``board infer`` and ``board enrol`` put a
+file at the start of it (and crop a longer one), so there a negative shift cuts the start
+of a word that begins at the file's first sample, as the enrolment copies' own time shifts
+do.
+
 :func:`window_shifts` spaces ``count`` windows ``step`` seconds apart around the clip (the
 ``--windows``/``--window-step`` options of ``eval`` and ``board infer``). The default,
 :data:`DEFAULT_SHIFTS` (five windows 50 ms apart), was chosen on the real
@@ -37,10 +43,11 @@ def window_shifts(count: int, step: float) -> tuple:
         raise ValueError(f"the step between windows must be a positive number of seconds, "
                          f"not {step!r}")
     half = (count - 1) / 2
-    if half * step >= 0.5:
+    shifts = tuple(round((i - half) * float(step), 6) for i in range(count))
+    if max(abs(v) for v in shifts) >= 0.5:
         raise ValueError(f"{count} windows {step:g} s apart reach {half * step:g} s from the "
                          "clip; keep them within 0.5 s (fewer windows or a smaller step)")
-    return tuple(round((i - half) * float(step), 6) for i in range(count))
+    return shifts
 
 
 def check_shifts(shifts) -> tuple:

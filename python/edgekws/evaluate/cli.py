@@ -141,7 +141,8 @@ def add_cli(subparsers) -> None:
                    metavar="PER_HOUR",
                    help="false-alarm budgets: the best rule at each (the plot marks "
                    "the first) (default: 1 2 10)")
-    p.set_defaults(func=_cmd_eval)
+    p.set_defaults(func=_cmd_eval, mode_defaults={k: p.get_default(k)
+                                                   for k in STREAM_ONLY + ENROLMENT_ONLY})
 
 
 def word_set_arg(text):
@@ -151,6 +152,30 @@ def word_set_arg(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated words (e.g. "
                                          f"one,five,nine), not {text!r}")
     return words
+
+
+#: Options of one mode only: given with the other mode (or, for the enrolment's, without
+#: it) they would do nothing, so they are refused.
+STREAM_ONLY = ("noise", "speaker", "gate", "hop", "refractory", "centres", "votes", "filler",
+               "filler_folds", "filler_clips", "filler_own", "average", "baseline",
+               "max_false_alarms")
+ENROLMENT_ONLY = ("speakers", "word_sets")
+
+
+def _refuse_unused(args) -> None:
+    """Refuse options that the chosen mode (``--stream``, ``--enrolment`` or neither)
+    would ignore, naming the option and the mode it belongs to."""
+    def given(names):
+        return [k for k in names if getattr(args, k) != args.mode_defaults[k]]
+    flag = lambda k: "--" + k.replace("_", "-")      # noqa: E731
+    if not args.stream:
+        for k in given(STREAM_ONLY):
+            raise ValueError(f"{flag(k)} is an option of --stream; it does nothing "
+                             f"{'with --enrolment' if args.enrolment else 'here'}")
+    if not args.enrolment:
+        for k in given(ENROLMENT_ONLY):
+            raise ValueError(f"{flag(k)} is an option of --enrolment; it does nothing "
+                             f"{'with --stream' if args.stream else 'here'}")
 
 
 def votes_arg(text):
@@ -181,6 +206,7 @@ def _cmd_eval(args) -> int:
         raise ValueError("give --speech-commands DIR and/or --fsdd [DIR]")
     model = _model_path(args.model)
     shifts = window_shifts_of(args)
+    _refuse_unused(args)
     if args.stream or args.enrolment:
         return _cmd_stream(args, model, shifts)
     if args.calibrate_on and args.speech_commands is None:
@@ -341,7 +367,9 @@ def _print_enrolment(args, setup) -> int:
                             log=lambda m: print(m, file=sys.stderr))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"model": setup.model, "setup": vars(setup), **table}
+    used = ("model", "corpus", "cache_dir", "fsdd", "enrol", "copies", "neurons_per_class",
+            "num_weights", "seed", "shifts")
+    report = {"model": setup.model, "setup": {k: getattr(setup, k) for k in used}, **table}
     (out / "enrolment.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -355,8 +383,9 @@ def _print_enrolment(args, setup) -> int:
         print(f"| {'/'.join(r['words'])} | {r['speaker']} | {r['correct']}/{r['total']} "
               f"({100 * r['correct'] / r['total']:.1f} %) | {100 * r['old_before']:.2f} -> "
               f"{100 * r['old_after']:.2f} % |")
+    # Two decimals: 745/828 is 89.98 %, which one decimal would show as 90.0.
     print(f"| all | | **{table['correct']}/{table['total']} "
-          f"({100 * table['correct'] / table['total']:.1f} %)** | largest drop "
+          f"({100 * table['correct'] / table['total']:.2f} %)** | largest drop "
           f"{100 * table['largest_drop']:.2f} points |")
     print(f"\nreport: {out / 'enrolment.json'}")
     return 0
