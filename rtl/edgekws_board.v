@@ -335,7 +335,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7560$16 (\$1 ),
+    .\port$7576$16 (\$1 ),
     .rep__addr(rep__addr),
     .rep__busy(rep__busy),
     .rep__data(rep__data),
@@ -425,7 +425,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__ready(load__ready),
     .load__valid(load__valid),
     .o__ready(access__rdata__ready),
-    .\port$7560$16 (\$1 ),
+    .\port$7576$16 (\$1 ),
     .rst(rst)
   );
   assign rx = uart_rx;
@@ -6778,28 +6778,28 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, loader__length, fc_cmd__ready, pixels__ready, loader__busy, counters__frames, counters__crc_errors, counters__framing_errors, rep__addr, rep__data, rep__we, rep__len, rep__send, req__ack, counters__clear
-, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7560$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__payload, loader__rdata__valid
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7576$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__payload, loader__rdata__valid
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
   wire [11:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [31:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [31:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [16:0] \$11 ;
-  wire \$110 ;
+  wire [31:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [31:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire [23:0] \$118 ;
@@ -7052,88 +7052,96 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$340 ;
   wire [11:0] \$341 ;
   wire [11:0] \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg [31:0] \$345 ;
-  reg [10:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [31:0] \$343 ;
+  reg [15:0] \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg [31:0] \$347 ;
+  reg [15:0] \$348 ;
+  reg \$349 ;
   wire \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [31:0] \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg \$350 ;
+  reg [23:0] \$351 ;
+  reg [15:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg [10:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [7:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg [10:0] \$362 ;
-  reg [10:0] \$363 ;
-  reg [7:0] \$364 ;
+  reg [7:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg \$364 ;
   reg \$365 ;
   reg \$366 ;
-  reg [10:0] \$367 ;
-  reg [5:0] \$368 ;
-  reg [127:0] \$369 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
   reg [10:0] \$370 ;
-  reg [7:0] \$371 ;
+  reg [10:0] \$371 ;
   reg [7:0] \$372 ;
-  reg [159:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [10:0] \$375 ;
+  reg [5:0] \$376 ;
+  reg [127:0] \$377 ;
+  reg [10:0] \$378 ;
+  reg [7:0] \$379 ;
   wire \$38 ;
-  reg [15:0] \$380 ;
-  reg [15:0] \$381 ;
+  reg [7:0] \$380 ;
+  reg [159:0] \$381 ;
   reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg \$389 ;
+  reg \$383 ;
+  reg [15:0] \$384 ;
+  reg [15:0] \$385 ;
+  reg [15:0] \$386 ;
+  reg [15:0] \$387 ;
+  reg [15:0] \$388 ;
+  reg [15:0] \$389 ;
   wire \$39 ;
-  reg [32:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg [3:0] \$393 ;
-  reg [63:0] \$394 ;
-  reg [7:0] \$395 ;
+  reg [15:0] \$390 ;
+  reg [15:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
   reg \$396 ;
-  reg [63:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg [15:0] \$399 ;
+  reg \$397 ;
+  reg [32:0] \$398 ;
+  reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg \$400 ;
   reg [3:0] \$401 ;
-  reg [31:0] \$402 ;
-  reg \$403 ;
-  reg [63:0] \$404 ;
-  reg [31:0] \$405 ;
-  reg \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
+  reg [63:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg \$404 ;
+  reg [63:0] \$405 ;
+  reg [15:0] \$406 ;
+  reg [15:0] \$407 ;
+  reg \$408 ;
   reg [3:0] \$409 ;
   wire \$41 ;
+  reg [31:0] \$410 ;
+  reg \$411 ;
+  reg [63:0] \$412 ;
+  reg [31:0] \$413 ;
+  reg \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [3:0] \$417 ;
   wire [2:0] \$42 ;
   wire [7:0] \$43 ;
   wire [31:0] \$44 ;
   wire [31:0] \$45 ;
-  wire [6:0] \$452 ;
-  wire [7:0] \$459 ;
   wire \$46 ;
+  wire [6:0] \$460 ;
+  wire [7:0] \$467 ;
   wire \$47 ;
   wire [7:0] \$48 ;
   wire \$49 ;
@@ -7192,7 +7200,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  reg [23:0] \$signal  = 24'h000000;
   reg [32:0] a = 33'h000000000;
+  reg [15:0] add_n = 16'h0000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
   reg bad = 1'h0;
@@ -7303,6 +7313,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   reg [3:0] fc_wr_op = 4'h0;
   reg from_frame = 1'h0;
   reg geom_ok = 1'h0;
+  reg [15:0] geom_ok_n = 16'h0000;
+  reg [31:0] geom_ok_prod = 32'd0;
+  reg geom_ok_side = 1'h0;
   reg guard = 1'h0;
   reg [127:0] hdr = 128'h00000000000000000000000000000000;
   reg [1:0] head_addr;
@@ -7358,8 +7371,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7560$16 ;
-  wire [39:0] \port$7560$16 ;
+  output [39:0] \port$7576$16 ;
+  wire [39:0] \port$7576$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7403,6 +7416,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire rst;
   reg [31:0] s_acc = 32'd0;
   reg set_learning_ok = 1'h0;
+  reg [15:0] set_learning_ok_n = 16'h0000;
+  reg [31:0] set_learning_ok_prod = 32'd0;
+  reg set_learning_ok_side = 1'h0;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
   output spikes__ready;
@@ -7455,11 +7471,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$40  = \$8 [31:0] == cidx;
   assign \$41  = cvalid & \$40 ;
   assign \$42  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$452  = \$42  * 4'h8;
-  assign \$43  = cache >> \$452 ;
+  assign \$460  = \$42  * 4'h8;
+  assign \$43  = cache >> \$460 ;
   assign \$47  = i == n;
-  assign \$459  = a[3:0] * 4'h8;
-  assign \$48  = ebuf >> \$459 ;
+  assign \$467  = a[3:0] * 4'h8;
+  assign \$48  = ebuf >> \$467 ;
   assign \$49  = i == n;
   assign \$50  = 2'h3 + wp;
   assign \$51  = ! dispatch_state;
@@ -7513,24 +7529,24 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$99  = dispatch_state == 6'h30;
   assign \$100  = dispatch_state == 6'h31;
   assign \$101  = dispatch_state == 6'h32;
-  assign \$102  = reg_num_classes >= 1'h1;
-  assign \$103  = reg_neurons_per_class >= 1'h1;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = reg_num_neurons <= 11'h400;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = reg_num_classes * reg_neurons_per_class;
-  assign \$108  = \$107  == reg_num_neurons;
-  assign \$109  = \$106  & \$108 ;
-  assign \$110  = hdr[31:16] >= 1'h1;
-  assign \$111  = hdr[47:32] >= 1'h1;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = hdr[127:112] <= 11'h400;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = hdr[31:16] * hdr[47:32];
-  assign \$116  = \$115  == hdr[127:112];
-  assign \$117  = \$114  & \$116 ;
+  assign \$102  = reg_num_classes * reg_neurons_per_class;
+  assign \$103  = reg_num_classes >= 1'h1;
+  assign \$104  = reg_neurons_per_class >= 1'h1;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = reg_num_neurons <= 11'h400;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = geom_ok_prod == geom_ok_n;
+  assign \$109  = geom_ok_side & \$108 ;
+  assign \$110  = hdr[31:16] * hdr[47:32];
+  assign \$111  = hdr[31:16] >= 1'h1;
+  assign \$112  = hdr[47:32] >= 1'h1;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = hdr[127:112] <= 11'h400;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = set_learning_ok_prod == set_learning_ok_n;
+  assign \$117  = set_learning_ok_side & \$116 ;
   assign \$118  = hdr[23:16] * reg_neurons_per_class;
-  assign \$119  = reg_num_neurons + \$118 ;
+  assign \$119  = add_n + \$signal ;
   assign \$120  = wp + 1'h1;
   assign \$121  = keep & head_en;
   assign \$122  = keep & put_en;
@@ -7746,139 +7762,155 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$341  = i + 1'h1;
   assign \$342  = 2'h3 + wp;
   always @(posedge clk)
-    geom_ok <= \$343 ;
+    geom_ok_prod <= \$343 ;
   always @(posedge clk)
-    set_learning_ok <= \$344 ;
+    geom_ok_n <= \$344 ;
   always @(posedge clk)
-    add_total <= \$345 ;
+    geom_ok_side <= \$345 ;
   always @(posedge clk)
-    wp <= \$346 ;
+    geom_ok <= \$346 ;
   always @(posedge clk)
-    stored0 <= \$347 ;
+    set_learning_ok_prod <= \$347 ;
   always @(posedge clk)
-    stored1 <= \$348 ;
+    set_learning_ok_n <= \$348 ;
   always @(posedge clk)
-    stored2 <= \$349 ;
+    set_learning_ok_side <= \$349 ;
   always @(posedge clk)
-    stored3 <= \$350 ;
+    set_learning_ok <= \$350 ;
   always @(posedge clk)
-    stored4 <= \$351 ;
+    \$signal  <= \$351 ;
   always @(posedge clk)
-    stored5 <= \$352 ;
+    add_n <= \$352 ;
   always @(posedge clk)
-    stored6 <= \$353 ;
+    add_total <= \$353 ;
   always @(posedge clk)
-    stored7 <= \$354 ;
+    wp <= \$354 ;
   always @(posedge clk)
-    cyc <= \$355 ;
+    stored0 <= \$355 ;
   always @(posedge clk)
-    end_over_w <= \$356 ;
+    stored1 <= \$356 ;
   always @(posedge clk)
-    end_over_2n <= \$357 ;
+    stored2 <= \$357 ;
   always @(posedge clk)
-    end_over_regs <= \$358 ;
+    stored3 <= \$358 ;
   always @(posedge clk)
-    end_over_pot <= \$359 ;
+    stored4 <= \$359 ;
   always @(posedge clk)
-    too_long <= \$360 ;
+    stored5 <= \$360 ;
   always @(posedge clk)
-    guard <= \$361 ;
+    stored6 <= \$361 ;
   always @(posedge clk)
-    i <= \$362 ;
+    stored7 <= \$362 ;
   always @(posedge clk)
-    base <= \$363 ;
+    cyc <= \$363 ;
   always @(posedge clk)
-    status <= \$364 ;
+    end_over_w <= \$364 ;
   always @(posedge clk)
-    keep <= \$365 ;
+    end_over_2n <= \$365 ;
   always @(posedge clk)
-    cvalid <= \$366 ;
+    end_over_regs <= \$366 ;
   always @(posedge clk)
-    k <= \$367 ;
+    end_over_pot <= \$367 ;
   always @(posedge clk)
-    dispatch_state <= \$368 ;
+    too_long <= \$368 ;
   always @(posedge clk)
-    hdr <= \$369 ;
+    guard <= \$369 ;
   always @(posedge clk)
-    plen <= \$370 ;
+    i <= \$370 ;
   always @(posedge clk)
-    rep_seq <= \$371 ;
+    base <= \$371 ;
   always @(posedge clk)
-    rep_cmd <= \$372 ;
+    status <= \$372 ;
   always @(posedge clk)
-    ebuf <= \$373 ;
+    keep <= \$373 ;
   always @(posedge clk)
-    n <= \$374 ;
+    cvalid <= \$374 ;
   always @(posedge clk)
-    after_emit_pots <= \$375 ;
+    k <= \$375 ;
   always @(posedge clk)
-    reg_num_neurons <= \$376 ;
+    dispatch_state <= \$376 ;
   always @(posedge clk)
-    reg_num_classes <= \$377 ;
+    hdr <= \$377 ;
   always @(posedge clk)
-    reg_neurons_per_class <= \$378 ;
+    plen <= \$378 ;
   always @(posedge clk)
-    reg_thswap_init <= \$379 ;
+    rep_seq <= \$379 ;
   always @(posedge clk)
-    reg_decay <= \$380 ;
+    rep_cmd <= \$380 ;
   always @(posedge clk)
-    reg_thswap_min <= \$381 ;
+    ebuf <= \$381 ;
   always @(posedge clk)
-    reg_thl_cap <= \$382 ;
+    n <= \$382 ;
   always @(posedge clk)
-    reg_offset <= \$383 ;
+    after_emit_pots <= \$383 ;
   always @(posedge clk)
-    infer_cycles <= \$384 ;
+    reg_num_neurons <= \$384 ;
   always @(posedge clk)
-    learn_cycles <= \$385 ;
+    reg_num_classes <= \$385 ;
   always @(posedge clk)
-    is_learn <= \$386 ;
+    reg_neurons_per_class <= \$386 ;
   always @(posedge clk)
-    from_frame <= \$387 ;
+    reg_thswap_init <= \$387 ;
   always @(posedge clk)
-    counting <= \$388 ;
+    reg_decay <= \$388 ;
   always @(posedge clk)
-    wk <= \$389 ;
+    reg_thswap_min <= \$389 ;
   always @(posedge clk)
-    a <= \$390 ;
+    reg_thl_cap <= \$390 ;
   always @(posedge clk)
-    ok_wait <= \$391 ;
+    reg_offset <= \$391 ;
   always @(posedge clk)
-    is_w <= \$392 ;
+    infer_cycles <= \$392 ;
   always @(posedge clk)
-    fc_rd_op <= \$393 ;
+    learn_cycles <= \$393 ;
   always @(posedge clk)
-    word <= \$394 ;
+    is_learn <= \$394 ;
   always @(posedge clk)
-    pix <= \$395 ;
+    from_frame <= \$395 ;
   always @(posedge clk)
-    pc <= \$396 ;
+    counting <= \$396 ;
   always @(posedge clk)
-    spk <= \$397 ;
+    wk <= \$397 ;
   always @(posedge clk)
-    res_cls <= \$398 ;
+    a <= \$398 ;
   always @(posedge clk)
-    res_neuron <= \$399 ;
+    ok_wait <= \$399 ;
   always @(posedge clk)
-    res_learned <= \$400 ;
+    is_w <= \$400 ;
   always @(posedge clk)
-    fc_wr_op <= \$401 ;
+    fc_rd_op <= \$401 ;
   always @(posedge clk)
-    s_acc <= \$402 ;
+    word <= \$402 ;
   always @(posedge clk)
-    bad <= \$403 ;
+    pix <= \$403 ;
   always @(posedge clk)
-    cache <= \$404 ;
+    pc <= \$404 ;
   always @(posedge clk)
-    cidx <= \$405 ;
+    spk <= \$405 ;
   always @(posedge clk)
-    last_valid <= \$406 ;
+    res_cls <= \$406 ;
   always @(posedge clk)
-    last_seq <= \$407 ;
+    res_neuron <= \$407 ;
   always @(posedge clk)
-    last_cmd <= \$408 ;
+    res_learned <= \$408 ;
   always @(posedge clk)
-    last_len <= \$409 ;
+    fc_wr_op <= \$409 ;
+  always @(posedge clk)
+    s_acc <= \$410 ;
+  always @(posedge clk)
+    bad <= \$411 ;
+  always @(posedge clk)
+    cache <= \$412 ;
+  always @(posedge clk)
+    cidx <= \$413 ;
+  always @(posedge clk)
+    last_valid <= \$414 ;
+  always @(posedge clk)
+    last_seq <= \$415 ;
+  always @(posedge clk)
+    last_cmd <= \$416 ;
+  always @(posedge clk)
+    last_len <= \$417 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$12  = 8'h00;
@@ -9861,70 +9893,126 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = \$109 ;
+    \$343  = \$102 ;
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = \$117 ;
+    \$344  = reg_num_neurons;
     if (rst) begin
-      \$344  = 1'h0;
+      \$344  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = { 7'h00, \$119  };
+    \$345  = \$107 ;
     if (rst) begin
-      \$345  = 32'd0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = wp;
+    \$346  = \$109 ;
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$347  = \$110 ;
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$348  = hdr[127:112];
+    if (rst) begin
+      \$348  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$349  = \$115 ;
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$350  = \$117 ;
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$351  = \$118 ;
+    if (rst) begin
+      \$351  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$352  = reg_num_neurons;
+    if (rst) begin
+      \$352  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$353  = { 7'h00, \$119  };
+    if (rst) begin
+      \$353  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$354  = wp;
     if (put_en) begin
-      \$346  = \$120 [10:0];
+      \$354  = \$120 [10:0];
     end
     casez (dispatch_state)
       6'h00:
-          \$346  = 11'h000;
+          \$354  = 11'h000;
     endcase
     if (rst) begin
-      \$346  = 11'h000;
+      \$354  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = stored0;
+    \$355  = stored0;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
-            \$347  = head_data;
+            \$355  = head_data;
       endcase
     end
     if (rst) begin
-      \$347  = 8'h00;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = stored1;
+    \$356  = stored1;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
             /* empty */;
         2'h1:
-            \$348  = head_data;
+            \$356  = head_data;
       endcase
     end
     if (rst) begin
-      \$348  = 8'h00;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = stored2;
+    \$357  = stored2;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
@@ -9932,16 +10020,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
         2'h1:
             /* empty */;
         2'h2:
-            \$349  = head_data;
+            \$357  = head_data;
       endcase
     end
     if (rst) begin
-      \$349  = 8'h00;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = stored3;
+    \$358  = stored3;
     if (\$121 ) begin
       (* full_case = 32'd1 *)
       casez (head_addr)
@@ -9952,61 +10040,61 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
         2'h2:
             /* empty */;
         2'h3:
-            \$350  = head_data;
+            \$358  = head_data;
       endcase
     end
     if (\$124 ) begin
-      \$350  = put_data;
+      \$358  = put_data;
     end
     if (rst) begin
-      \$350  = 8'h00;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = stored4;
+    \$359  = stored4;
     if (\$127 ) begin
-      \$351  = put_data;
+      \$359  = put_data;
     end
     if (rst) begin
-      \$351  = 8'h00;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = stored5;
+    \$360  = stored5;
     if (\$130 ) begin
-      \$352  = put_data;
+      \$360  = put_data;
     end
     if (rst) begin
-      \$352  = 8'h00;
+      \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = stored6;
+    \$361  = stored6;
     if (\$133 ) begin
-      \$353  = put_data;
+      \$361  = put_data;
     end
     if (rst) begin
-      \$353  = 8'h00;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = stored7;
+    \$362  = stored7;
     if (\$136 ) begin
-      \$354  = put_data;
+      \$362  = put_data;
     end
     if (rst) begin
-      \$354  = 8'h00;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = cyc;
+    \$363  = cyc;
     if (counting) begin
-      \$355  = \$137 [31:0];
+      \$363  = \$137 [31:0];
     end
     casez (dispatch_state)
       6'h00:
@@ -10037,7 +10125,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$355  = 32'd0;
+                  \$363  = 32'd0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -10046,754 +10134,81 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$355  = 32'd0;
+                  \$363  = 32'd0;
                 end
           endcase
     endcase
     if (rst) begin
-      \$355  = 32'd0;
+      \$363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = \$139 ;
+    \$364  = \$139 ;
     if (rst) begin
-      \$356  = 1'h0;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = \$141 ;
-    if (rst) begin
-      \$357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = \$143 ;
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = \$148 ;
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = \$149 ;
-    if (rst) begin
-      \$360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = 1'h0;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          \$361  = 1'h1;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h03:
-          /* empty */;
-      6'h30:
-          /* empty */;
-      6'h31:
-          /* empty */;
-      6'h32:
-          \$361  = 1'h1;
-    endcase
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = i;
-    casez (dispatch_state)
-      6'h00:
-          \$362  = 11'h000;
-      6'h01:
-          (* full_case = 32'd1 *)
-          if (\$155 ) begin
-            \$362  = 11'h000;
-          end else begin
-            \$362  = \$156 [10:0];
-          end
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          if (\$222 ) begin
-            if (after_emit_pots) begin
-              \$362  = 11'h000;
-            end
-          end
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          \$362  = \$238 [10:0];
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          \$362  = \$243 [10:0];
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          \$362  = \$278 [10:0];
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          \$362  = \$281 [10:0];
-      6'h25:
-          /* empty */;
-      6'h20:
-          if (\$284 ) begin
-            \$362  = 11'h000;
-          end
-      6'h28:
-          \$362  = \$286 [10:0];
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          if (loader__wdata__ready) begin
-            \$362  = \$308 [10:0];
-          end
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          if (\$332 ) begin
-          end else if (\$334 ) begin
-            \$362  = \$335 [10:0];
-          end
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h2c:
-          (* full_case = 32'd1 *)
-          if (\$337 ) begin
-          end else begin
-            \$362  = \$338 [10:0];
-          end
-      6'h2d:
-          (* full_case = 32'd1 *)
-          if (\$340 ) begin
-          end else begin
-            if (loader__rdata__valid) begin
-              \$362  = \$341 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$362  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = base;
-    casez (dispatch_state)
-      6'h00:
-          \$363  = 11'h000;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                /* empty */;
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                \$363  = 11'h003;
-            8'h23, 8'h21:
-                \$363  = 11'h004;
-            8'h10:
-                \$363  = 11'h007;
-          endcase
-    endcase
-    if (rst) begin
-      \$363  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = status;
-    casez (dispatch_state)
-      6'h00:
-          \$364  = 8'h00;
-      6'h01:
-          /* empty */;
-      6'h02:
-          if (\$159 ) begin
-            \$364  = 8'h05;
-          end else if (\$160 ) begin
-            \$364  = 8'h01;
-          end
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                if (\$187 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h40:
-                if (\$188 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h02:
-                if (\$189 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h31:
-                if (\$190 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h30:
-                if (\$191 ) begin
-                  \$364  = 8'h03;
-                end else if (\$192 ) begin
-                  \$364  = 8'h06;
-                end
-            8'h22, 8'h20:
-                if (\$195 ) begin
-                  \$364  = 8'h03;
-                end else if (\$196 ) begin
-                  \$364  = 8'h06;
-                end else if (\$200 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h23, 8'h21:
-                if (\$204 ) begin
-                  \$364  = 8'h03;
-                end else if (\$205 ) begin
-                  \$364  = 8'h06;
-                end else if (\$209 ) begin
-                  \$364  = 8'h03;
-                end else if (\$214 ) begin
-                  \$364  = 8'h04;
-                end
-            8'h10:
-                if (\$217 ) begin
-                  \$364  = 8'h03;
-                end
-            8'h11:
-                if (\$218 ) begin
-                  \$364  = 8'h03;
-                end
-            default:
-                \$364  = 8'h02;
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          if (\$230 ) begin
-            \$364  = 8'h04;
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          if (\$235 ) begin
-            \$364  = 8'h04;
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$262 ) begin
-            if (end_over_w) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$265 ) begin
-            if (end_over_2n) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$266 ) begin
-            if (end_over_regs) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$269 ) begin
-            (* full_case = 32'd1 *)
-            if (loader__ok) begin
-            end else begin
-              \$364  = 8'h04;
-            end
-          end else begin
-            \$364  = 8'h04;
-          end
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          if (\$283 ) begin
-            \$364  = 8'h04;
-          end
-      6'h20:
-          if (\$284 ) begin
-            if (bad) begin
-              \$364  = 8'h04;
-            end
-          end
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$310 ) begin
-            if (\$320 ) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$315 ) begin
-            if (\$327 ) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$316 ) begin
-            if (\$328 ) begin
-              \$364  = 8'h04;
-            end
-          end else if (\$319 ) begin
-            if (\$330 ) begin
-              \$364  = 8'h04;
-            end
-          end else begin
-            \$364  = 8'h04;
-          end
-    endcase
-    if (rst) begin
-      \$364  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = keep;
-    casez (dispatch_state)
-      6'h00:
-          \$365  = 1'h0;
-      6'h01:
-          /* empty */;
-      6'h02:
-          (* full_case = 32'd1 *)
-          if (\$159 ) begin
-          end else if (\$160 ) begin
-          end else begin
-            \$365  = \$169 ;
-          end
-    endcase
+    \$365  = \$141 ;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = cvalid;
-    casez (dispatch_state)
-      6'h00:
-          \$366  = 1'h0;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          if (\$222 ) begin
-            if (after_emit_pots) begin
-              \$366  = 1'h0;
-            end
-          end
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          if (fc_cmd__ready) begin
-            \$366  = 1'h0;
-          end
-      6'h23:
-          /* empty */;
-      6'h24:
-          if (fc_rsp__valid) begin
-            \$366  = 1'h1;
-          end
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          if (fc_rsp__valid) begin
-            \$366  = 1'h1;
-          end
-    endcase
+    \$366  = \$143 ;
     if (rst) begin
       \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = k;
+    \$367  = \$148 ;
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$368  = \$149 ;
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$369  = 1'h0;
     casez (dispatch_state)
       6'h00:
-          \$367  = 11'h000;
+          /* empty */;
       6'h01:
           /* empty */;
       6'h02:
           /* empty */;
       6'h04:
-          \$367  = \$184 [10:0];
-      6'h06:
           /* empty */;
+      6'h06:
+          \$369  = 1'h1;
       6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$187 ) begin
-                end else begin
-                  \$367  = 11'h000;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$188 ) begin
-                end else begin
-                  \$367  = 11'h000;
-                end
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$367  = 11'h000;
-                end
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$195 ) begin
-                end else if (\$196 ) begin
-                end else if (\$200 ) begin
-                end else begin
-                  \$367  = 11'h000;
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$204 ) begin
-                end else if (\$205 ) begin
-                end else if (\$209 ) begin
-                end else if (\$214 ) begin
-                end else begin
-                  \$367  = 11'h000;
-                end
-          endcase
+          /* empty */;
       6'h07:
-          \$367  = \$219 [10:0];
+          /* empty */;
       6'h08:
-          if (fc_cmd__ready) begin
-            \$367  = \$226 [10:0];
-            if (\$227 ) begin
-              \$367  = 11'h000;
-            end
-          end
+          /* empty */;
       6'h10:
-          if (fc_cmd__ready) begin
-            \$367  = \$228 [10:0];
-            if (\$229 ) begin
-              \$367  = 11'h000;
-            end
-          end
+          /* empty */;
       6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$367  = 11'h000;
-          end
+          /* empty */;
       6'h11:
-          if (fc_cmd__ready) begin
-            \$367  = \$231 [10:0];
-          end
+          /* empty */;
       6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$367  = 11'h000;
-            end
-          end
+          /* empty */;
       6'h0c:
           /* empty */;
       6'h12:
-        begin
-          \$367  = \$239 [10:0];
-          if (\$240 ) begin
-            \$367  = 11'h000;
-          end
-        end
+          /* empty */;
       6'h13:
           /* empty */;
       6'h0b:
@@ -10813,7 +10228,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$367  = 11'h000;
+          /* empty */;
       6'h0d:
           /* empty */;
       6'h0e:
@@ -10835,451 +10250,168 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h26:
           /* empty */;
       6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$367  = 11'h000;
-          end
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          \$369  = 1'h1;
     endcase
     if (rst) begin
-      \$367  = 11'h000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = dispatch_state;
+    \$370  = i;
     casez (dispatch_state)
       6'h00:
-          if (\$153 ) begin
-            \$368  = 6'h01;
-          end
+          \$370  = 11'h000;
       6'h01:
+          (* full_case = 32'd1 *)
           if (\$155 ) begin
-            \$368  = 6'h02;
+            \$370  = 11'h000;
+          end else begin
+            \$370  = \$156 [10:0];
           end
       6'h02:
-          (* full_case = 32'd1 *)
-          if (\$159 ) begin
-            \$368  = 6'h03;
-          end else if (\$160 ) begin
-            \$368  = 6'h03;
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$183 ) begin
-              \$368  = 6'h04;
-            end else begin
-              \$368  = 6'h05;
-            end
-          end
+          /* empty */;
       6'h04:
-          if (\$186 ) begin
-            \$368  = 6'h06;
-          end
+          /* empty */;
       6'h06:
-          \$368  = 6'h00;
+          /* empty */;
       6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$187 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h07;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$188 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h07;
-                end
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h08;
-                end
-            8'h31:
-                (* full_case = 32'd1 *)
-                if (\$190 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h09;
-                end
-            8'h30:
-                (* full_case = 32'd1 *)
-                if (\$191 ) begin
-                  \$368  = 6'h03;
-                end else if (\$192 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h0a;
-                end
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$195 ) begin
-                  \$368  = 6'h03;
-                end else if (\$196 ) begin
-                  \$368  = 6'h03;
-                end else if (\$200 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h0b;
-                  if (\$201 ) begin
-                    \$368  = 6'h0c;
-                  end
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$204 ) begin
-                  \$368  = 6'h03;
-                end else if (\$205 ) begin
-                  \$368  = 6'h03;
-                end else if (\$209 ) begin
-                  \$368  = 6'h03;
-                end else if (\$214 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h0b;
-                  if (\$215 ) begin
-                    \$368  = 6'h0c;
-                  end
-                end
-            8'h10:
-                (* full_case = 32'd1 *)
-                if (\$217 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h0d;
-                end
-            8'h11:
-                (* full_case = 32'd1 *)
-                if (\$218 ) begin
-                  \$368  = 6'h03;
-                end else begin
-                  \$368  = 6'h0e;
-                end
-            default:
-                \$368  = 6'h03;
-          endcase
+          /* empty */;
       6'h07:
           if (\$222 ) begin
-            (* full_case = 32'd1 *)
             if (after_emit_pots) begin
-              \$368  = 6'h0f;
-            end else begin
-              \$368  = 6'h03;
+              \$370  = 11'h000;
             end
           end
       6'h08:
-          if (fc_cmd__ready) begin
-            if (\$227 ) begin
-              \$368  = 6'h10;
-            end
-          end
+          /* empty */;
       6'h10:
-          if (fc_cmd__ready) begin
-            if (\$229 ) begin
-              \$368  = 6'h11;
-            end
-          end
+          /* empty */;
       6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-            \$368  = 6'h03;
-          end else begin
-            \$368  = 6'h11;
-          end
+          /* empty */;
       6'h11:
-          if (fc_cmd__ready) begin
-            if (\$232 ) begin
-              \$368  = 6'h03;
-            end
-          end
+          /* empty */;
       6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-            \$368  = 6'h03;
-          end else begin
-            if (fc_cmd__ready) begin
-              \$368  = 6'h07;
-            end
-          end
+          /* empty */;
       6'h0c:
-          \$368  = 6'h12;
+          /* empty */;
       6'h12:
-          (* full_case = 32'd1 *)
-          if (\$240 ) begin
-            \$368  = 6'h13;
-          end else begin
-            \$368  = 6'h0c;
-          end
+          \$370  = \$238 [10:0];
       6'h13:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$242 ) begin
-              \$368  = 6'h14;
-            end else begin
-              \$368  = 6'h0c;
-            end
-          end
+          /* empty */;
       6'h0b:
-          \$368  = 6'h15;
+          /* empty */;
       6'h15:
-          (* full_case = 32'd1 *)
-          if (\$245 ) begin
-            \$368  = 6'h16;
-          end else begin
-            \$368  = 6'h0b;
-          end
+          \$370  = \$243 [10:0];
       6'h16:
-          if (pixels__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$246 ) begin
-              \$368  = 6'h17;
-            end else begin
-              \$368  = 6'h0b;
-            end
-          end
+          /* empty */;
       6'h17:
-          if (spikes__valid) begin
-            \$368  = 6'h18;
-          end
+          /* empty */;
       6'h18:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$248 ) begin
-              \$368  = 6'h14;
-            end else begin
-              \$368  = 6'h18;
-            end
-          end
+          /* empty */;
       6'h14:
-          if (fc_rsp__valid) begin
-            (* full_case = 32'd1 *)
-            if (is_learn) begin
-              \$368  = 6'h19;
-            end else begin
-              \$368  = 6'h1a;
-            end
-          end
+          /* empty */;
       6'h19:
-          if (fc_cmd__ready) begin
-            \$368  = 6'h1b;
-          end
+          /* empty */;
       6'h1b:
-          if (fc_rsp__valid) begin
-            \$368  = 6'h1a;
-          end
+          /* empty */;
       6'h1a:
-          \$368  = 6'h07;
+          /* empty */;
       6'h0d:
-          if (\$259 ) begin
-            \$368  = 6'h1c;
-          end
+          /* empty */;
       6'h0e:
-          if (\$261 ) begin
-            \$368  = 6'h1d;
-          end
+          /* empty */;
       6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$262 ) begin
-            \$368  = 6'h1e;
-            if (end_over_w) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$265 ) begin
-            \$368  = 6'h1e;
-            if (end_over_2n) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$266 ) begin
-            \$368  = 6'h1f;
-            if (end_over_regs) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$269 ) begin
-            (* full_case = 32'd1 *)
-            if (loader__ok) begin
-              \$368  = 6'h20;
-            end else begin
-              \$368  = 6'h03;
-            end
-          end else begin
-            \$368  = 6'h03;
-          end
+          /* empty */;
       6'h1e:
-          (* full_case = 32'd1 *)
-          if (\$274 ) begin
-            (* full_case = 32'd1 *)
-            if (cvalid) begin
-              \$368  = 6'h21;
-            end else begin
-              \$368  = 6'h03;
-            end
-          end else if (\$276 ) begin
-            \$368  = 6'h22;
-          end else if (cvalid) begin
-            \$368  = 6'h21;
-          end else begin
-            \$368  = 6'h23;
-          end
+          /* empty */;
       6'h22:
-          \$368  = 6'h1e;
+          \$370  = \$278 [10:0];
       6'h21:
-          if (fc_cmd__ready) begin
-            \$368  = 6'h1e;
-          end
+          /* empty */;
       6'h23:
-          if (fc_cmd__ready) begin
-            \$368  = 6'h24;
-          end
+          /* empty */;
       6'h24:
-          if (fc_rsp__valid) begin
-            \$368  = 6'h1e;
-          end
+          /* empty */;
       6'h1f:
-          (* full_case = 32'd1 *)
-          if (\$280 ) begin
-            \$368  = 6'h25;
-          end else begin
-            \$368  = 6'h26;
-          end
+          /* empty */;
       6'h26:
-          \$368  = 6'h1f;
+          \$370  = \$281 [10:0];
       6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-            \$368  = 6'h03;
-          end else begin
-            \$368  = 6'h11;
-          end
+          /* empty */;
       6'h20:
-          (* full_case = 32'd1 *)
           if (\$284 ) begin
-            (* full_case = 32'd1 *)
-            if (bad) begin
-              \$368  = 6'h03;
-            end else if (\$285 ) begin
-              \$368  = 6'h03;
-            end else begin
-              \$368  = 6'h27;
-            end
-          end else begin
-            \$368  = 6'h28;
+            \$370  = 11'h000;
           end
       6'h28:
-          \$368  = 6'h20;
+          \$370  = \$286 [10:0];
       6'h27:
-          \$368  = 6'h29;
+          /* empty */;
       6'h29:
-          (* full_case = 32'd1 *)
-          if (\$307 ) begin
-            \$368  = 6'h2a;
-          end else begin
-            \$368  = 6'h2b;
-          end
+          /* empty */;
       6'h2b:
           if (loader__wdata__ready) begin
-            \$368  = 6'h29;
+            \$370  = \$308 [10:0];
           end
       6'h2a:
-          if (\$309 ) begin
-            \$368  = 6'h03;
-          end
+          /* empty */;
       6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$310 ) begin
-            \$368  = 6'h0f;
-            if (\$320 ) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$315 ) begin
-            \$368  = 6'h0f;
-            if (\$327 ) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$316 ) begin
-            \$368  = 6'h2c;
-            if (\$328 ) begin
-              \$368  = 6'h03;
-            end
-          end else if (\$319 ) begin
-            (* full_case = 32'd1 *)
-            if (\$330 ) begin
-              \$368  = 6'h03;
-            end else if (\$331 ) begin
-              \$368  = 6'h03;
-            end else begin
-              \$368  = 6'h2d;
-            end
-          end else begin
-            \$368  = 6'h03;
-          end
+          /* empty */;
       6'h0f:
-          (* full_case = 32'd1 *)
           if (\$332 ) begin
-            \$368  = 6'h03;
           end else if (\$334 ) begin
-          end else begin
-            \$368  = 6'h2e;
+            \$370  = \$335 [10:0];
           end
       6'h2e:
-          if (fc_cmd__ready) begin
-            \$368  = 6'h2f;
-          end
+          /* empty */;
       6'h2f:
-          if (fc_rsp__valid) begin
-            \$368  = 6'h0f;
-          end
+          /* empty */;
       6'h2c:
+          (* full_case = 32'd1 *)
           if (\$337 ) begin
-            \$368  = 6'h03;
+          end else begin
+            \$370  = \$338 [10:0];
           end
       6'h2d:
+          (* full_case = 32'd1 *)
           if (\$340 ) begin
-            \$368  = 6'h2a;
+          end else begin
+            if (loader__rdata__valid) begin
+              \$370  = \$341 [10:0];
+            end
           end
-      6'h03:
-          \$368  = 6'h30;
-      6'h30:
-          \$368  = 6'h31;
-      6'h31:
-          \$368  = 6'h32;
-      6'h32:
-          \$368  = 6'h00;
-    endcase
-    if (rst) begin
-      \$368  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = hdr;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          if (\$154 ) begin
-            \$369  = { req__data, hdr[127:8] };
-          end
-    endcase
-    if (rst) begin
-      \$369  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = plen;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          \$370  = \$157 [10:0];
     endcase
     if (rst) begin
       \$370  = 11'h000;
@@ -11287,39 +10419,236 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = rep_seq;
+    \$371  = base;
     casez (dispatch_state)
       6'h00:
-          /* empty */;
+          \$371  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
-        begin
-          \$371  = hdr[7:0];
-          if (\$159 ) begin
-            \$371  = 8'hff;
-          end
-        end
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                /* empty */;
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                \$371  = 11'h003;
+            8'h23, 8'h21:
+                \$371  = 11'h004;
+            8'h10:
+                \$371  = 11'h007;
+          endcase
     endcase
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = rep_cmd;
+    \$372  = status;
     casez (dispatch_state)
       6'h00:
-          /* empty */;
+          \$372  = 8'h00;
       6'h01:
           /* empty */;
       6'h02:
-        begin
-          \$372  = \$158 ;
           if (\$159 ) begin
-            \$372  = 8'hff;
+            \$372  = 8'h05;
+          end else if (\$160 ) begin
+            \$372  = 8'h01;
           end
-        end
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                if (\$187 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h40:
+                if (\$188 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h02:
+                if (\$189 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h31:
+                if (\$190 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h30:
+                if (\$191 ) begin
+                  \$372  = 8'h03;
+                end else if (\$192 ) begin
+                  \$372  = 8'h06;
+                end
+            8'h22, 8'h20:
+                if (\$195 ) begin
+                  \$372  = 8'h03;
+                end else if (\$196 ) begin
+                  \$372  = 8'h06;
+                end else if (\$200 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h23, 8'h21:
+                if (\$204 ) begin
+                  \$372  = 8'h03;
+                end else if (\$205 ) begin
+                  \$372  = 8'h06;
+                end else if (\$209 ) begin
+                  \$372  = 8'h03;
+                end else if (\$214 ) begin
+                  \$372  = 8'h04;
+                end
+            8'h10:
+                if (\$217 ) begin
+                  \$372  = 8'h03;
+                end
+            8'h11:
+                if (\$218 ) begin
+                  \$372  = 8'h03;
+                end
+            default:
+                \$372  = 8'h02;
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          if (\$230 ) begin
+            \$372  = 8'h04;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          if (\$235 ) begin
+            \$372  = 8'h04;
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            if (end_over_w) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$265 ) begin
+            if (end_over_2n) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$266 ) begin
+            if (end_over_regs) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$269 ) begin
+            (* full_case = 32'd1 *)
+            if (loader__ok) begin
+            end else begin
+              \$372  = 8'h04;
+            end
+          end else begin
+            \$372  = 8'h04;
+          end
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          if (\$283 ) begin
+            \$372  = 8'h04;
+          end
+      6'h20:
+          if (\$284 ) begin
+            if (bad) begin
+              \$372  = 8'h04;
+            end
+          end
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$310 ) begin
+            if (\$320 ) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$315 ) begin
+            if (\$327 ) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$316 ) begin
+            if (\$328 ) begin
+              \$372  = 8'h04;
+            end
+          end else if (\$319 ) begin
+            if (\$330 ) begin
+              \$372  = 8'h04;
+            end
+          end else begin
+            \$372  = 8'h04;
+          end
     endcase
     if (rst) begin
       \$372  = 8'h00;
@@ -11327,7 +10656,766 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = ebuf;
+    \$373  = keep;
+    casez (dispatch_state)
+      6'h00:
+          \$373  = 1'h0;
+      6'h01:
+          /* empty */;
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$159 ) begin
+          end else if (\$160 ) begin
+          end else begin
+            \$373  = \$169 ;
+          end
+    endcase
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$374  = cvalid;
+    casez (dispatch_state)
+      6'h00:
+          \$374  = 1'h0;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          if (\$222 ) begin
+            if (after_emit_pots) begin
+              \$374  = 1'h0;
+            end
+          end
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$374  = 1'h0;
+          end
+      6'h23:
+          /* empty */;
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$374  = 1'h1;
+          end
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$374  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$375  = k;
+    casez (dispatch_state)
+      6'h00:
+          \$375  = 11'h000;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          \$375  = \$184 [10:0];
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                (* full_case = 32'd1 *)
+                if (\$187 ) begin
+                end else begin
+                  \$375  = 11'h000;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$188 ) begin
+                end else begin
+                  \$375  = 11'h000;
+                end
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$375  = 11'h000;
+                end
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
+                end else begin
+                  \$375  = 11'h000;
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
+                end else begin
+                  \$375  = 11'h000;
+                end
+          endcase
+      6'h07:
+          \$375  = \$219 [10:0];
+      6'h08:
+          if (fc_cmd__ready) begin
+            \$375  = \$226 [10:0];
+            if (\$227 ) begin
+              \$375  = 11'h000;
+            end
+          end
+      6'h10:
+          if (fc_cmd__ready) begin
+            \$375  = \$228 [10:0];
+            if (\$229 ) begin
+              \$375  = 11'h000;
+            end
+          end
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$375  = 11'h000;
+          end
+      6'h11:
+          if (fc_cmd__ready) begin
+            \$375  = \$231 [10:0];
+          end
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$375  = 11'h000;
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+        begin
+          \$375  = \$239 [10:0];
+          if (\$240 ) begin
+            \$375  = 11'h000;
+          end
+        end
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          \$375  = 11'h000;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$375  = 11'h000;
+          end
+    endcase
+    if (rst) begin
+      \$375  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$376  = dispatch_state;
+    casez (dispatch_state)
+      6'h00:
+          if (\$153 ) begin
+            \$376  = 6'h01;
+          end
+      6'h01:
+          if (\$155 ) begin
+            \$376  = 6'h02;
+          end
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$159 ) begin
+            \$376  = 6'h03;
+          end else if (\$160 ) begin
+            \$376  = 6'h03;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$183 ) begin
+              \$376  = 6'h04;
+            end else begin
+              \$376  = 6'h05;
+            end
+          end
+      6'h04:
+          if (\$186 ) begin
+            \$376  = 6'h06;
+          end
+      6'h06:
+          \$376  = 6'h00;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                (* full_case = 32'd1 *)
+                if (\$187 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h07;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$188 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h07;
+                end
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h08;
+                end
+            8'h31:
+                (* full_case = 32'd1 *)
+                if (\$190 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h09;
+                end
+            8'h30:
+                (* full_case = 32'd1 *)
+                if (\$191 ) begin
+                  \$376  = 6'h03;
+                end else if (\$192 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h0a;
+                end
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                  \$376  = 6'h03;
+                end else if (\$196 ) begin
+                  \$376  = 6'h03;
+                end else if (\$200 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h0b;
+                  if (\$201 ) begin
+                    \$376  = 6'h0c;
+                  end
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$204 ) begin
+                  \$376  = 6'h03;
+                end else if (\$205 ) begin
+                  \$376  = 6'h03;
+                end else if (\$209 ) begin
+                  \$376  = 6'h03;
+                end else if (\$214 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h0b;
+                  if (\$215 ) begin
+                    \$376  = 6'h0c;
+                  end
+                end
+            8'h10:
+                (* full_case = 32'd1 *)
+                if (\$217 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h0d;
+                end
+            8'h11:
+                (* full_case = 32'd1 *)
+                if (\$218 ) begin
+                  \$376  = 6'h03;
+                end else begin
+                  \$376  = 6'h0e;
+                end
+            default:
+                \$376  = 6'h03;
+          endcase
+      6'h07:
+          if (\$222 ) begin
+            (* full_case = 32'd1 *)
+            if (after_emit_pots) begin
+              \$376  = 6'h0f;
+            end else begin
+              \$376  = 6'h03;
+            end
+          end
+      6'h08:
+          if (fc_cmd__ready) begin
+            if (\$227 ) begin
+              \$376  = 6'h10;
+            end
+          end
+      6'h10:
+          if (fc_cmd__ready) begin
+            if (\$229 ) begin
+              \$376  = 6'h11;
+            end
+          end
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+            \$376  = 6'h03;
+          end else begin
+            \$376  = 6'h11;
+          end
+      6'h11:
+          if (fc_cmd__ready) begin
+            if (\$232 ) begin
+              \$376  = 6'h03;
+            end
+          end
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+            \$376  = 6'h03;
+          end else begin
+            if (fc_cmd__ready) begin
+              \$376  = 6'h07;
+            end
+          end
+      6'h0c:
+          \$376  = 6'h12;
+      6'h12:
+          (* full_case = 32'd1 *)
+          if (\$240 ) begin
+            \$376  = 6'h13;
+          end else begin
+            \$376  = 6'h0c;
+          end
+      6'h13:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$242 ) begin
+              \$376  = 6'h14;
+            end else begin
+              \$376  = 6'h0c;
+            end
+          end
+      6'h0b:
+          \$376  = 6'h15;
+      6'h15:
+          (* full_case = 32'd1 *)
+          if (\$245 ) begin
+            \$376  = 6'h16;
+          end else begin
+            \$376  = 6'h0b;
+          end
+      6'h16:
+          if (pixels__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$246 ) begin
+              \$376  = 6'h17;
+            end else begin
+              \$376  = 6'h0b;
+            end
+          end
+      6'h17:
+          if (spikes__valid) begin
+            \$376  = 6'h18;
+          end
+      6'h18:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$248 ) begin
+              \$376  = 6'h14;
+            end else begin
+              \$376  = 6'h18;
+            end
+          end
+      6'h14:
+          if (fc_rsp__valid) begin
+            (* full_case = 32'd1 *)
+            if (is_learn) begin
+              \$376  = 6'h19;
+            end else begin
+              \$376  = 6'h1a;
+            end
+          end
+      6'h19:
+          if (fc_cmd__ready) begin
+            \$376  = 6'h1b;
+          end
+      6'h1b:
+          if (fc_rsp__valid) begin
+            \$376  = 6'h1a;
+          end
+      6'h1a:
+          \$376  = 6'h07;
+      6'h0d:
+          if (\$259 ) begin
+            \$376  = 6'h1c;
+          end
+      6'h0e:
+          if (\$261 ) begin
+            \$376  = 6'h1d;
+          end
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            \$376  = 6'h1e;
+            if (end_over_w) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$265 ) begin
+            \$376  = 6'h1e;
+            if (end_over_2n) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$266 ) begin
+            \$376  = 6'h1f;
+            if (end_over_regs) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$269 ) begin
+            (* full_case = 32'd1 *)
+            if (loader__ok) begin
+              \$376  = 6'h20;
+            end else begin
+              \$376  = 6'h03;
+            end
+          end else begin
+            \$376  = 6'h03;
+          end
+      6'h1e:
+          (* full_case = 32'd1 *)
+          if (\$274 ) begin
+            (* full_case = 32'd1 *)
+            if (cvalid) begin
+              \$376  = 6'h21;
+            end else begin
+              \$376  = 6'h03;
+            end
+          end else if (\$276 ) begin
+            \$376  = 6'h22;
+          end else if (cvalid) begin
+            \$376  = 6'h21;
+          end else begin
+            \$376  = 6'h23;
+          end
+      6'h22:
+          \$376  = 6'h1e;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$376  = 6'h1e;
+          end
+      6'h23:
+          if (fc_cmd__ready) begin
+            \$376  = 6'h24;
+          end
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$376  = 6'h1e;
+          end
+      6'h1f:
+          (* full_case = 32'd1 *)
+          if (\$280 ) begin
+            \$376  = 6'h25;
+          end else begin
+            \$376  = 6'h26;
+          end
+      6'h26:
+          \$376  = 6'h1f;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+            \$376  = 6'h03;
+          end else begin
+            \$376  = 6'h11;
+          end
+      6'h20:
+          (* full_case = 32'd1 *)
+          if (\$284 ) begin
+            (* full_case = 32'd1 *)
+            if (bad) begin
+              \$376  = 6'h03;
+            end else if (\$285 ) begin
+              \$376  = 6'h03;
+            end else begin
+              \$376  = 6'h27;
+            end
+          end else begin
+            \$376  = 6'h28;
+          end
+      6'h28:
+          \$376  = 6'h20;
+      6'h27:
+          \$376  = 6'h29;
+      6'h29:
+          (* full_case = 32'd1 *)
+          if (\$307 ) begin
+            \$376  = 6'h2a;
+          end else begin
+            \$376  = 6'h2b;
+          end
+      6'h2b:
+          if (loader__wdata__ready) begin
+            \$376  = 6'h29;
+          end
+      6'h2a:
+          if (\$309 ) begin
+            \$376  = 6'h03;
+          end
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$310 ) begin
+            \$376  = 6'h0f;
+            if (\$320 ) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$315 ) begin
+            \$376  = 6'h0f;
+            if (\$327 ) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$316 ) begin
+            \$376  = 6'h2c;
+            if (\$328 ) begin
+              \$376  = 6'h03;
+            end
+          end else if (\$319 ) begin
+            (* full_case = 32'd1 *)
+            if (\$330 ) begin
+              \$376  = 6'h03;
+            end else if (\$331 ) begin
+              \$376  = 6'h03;
+            end else begin
+              \$376  = 6'h2d;
+            end
+          end else begin
+            \$376  = 6'h03;
+          end
+      6'h0f:
+          (* full_case = 32'd1 *)
+          if (\$332 ) begin
+            \$376  = 6'h03;
+          end else if (\$334 ) begin
+          end else begin
+            \$376  = 6'h2e;
+          end
+      6'h2e:
+          if (fc_cmd__ready) begin
+            \$376  = 6'h2f;
+          end
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$376  = 6'h0f;
+          end
+      6'h2c:
+          if (\$337 ) begin
+            \$376  = 6'h03;
+          end
+      6'h2d:
+          if (\$340 ) begin
+            \$376  = 6'h2a;
+          end
+      6'h03:
+          \$376  = 6'h30;
+      6'h30:
+          \$376  = 6'h31;
+      6'h31:
+          \$376  = 6'h32;
+      6'h32:
+          \$376  = 6'h00;
+    endcase
+    if (rst) begin
+      \$376  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$377  = hdr;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          if (\$154 ) begin
+            \$377  = { req__data, hdr[127:8] };
+          end
+    endcase
+    if (rst) begin
+      \$377  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$378  = plen;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          \$378  = \$157 [10:0];
+    endcase
+    if (rst) begin
+      \$378  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$379  = rep_seq;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+        begin
+          \$379  = hdr[7:0];
+          if (\$159 ) begin
+            \$379  = 8'hff;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$379  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$380  = rep_cmd;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+        begin
+          \$380  = \$158 ;
+          if (\$159 ) begin
+            \$380  = 8'hff;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$380  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$381  = ebuf;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11345,17 +11433,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$373  = 160'h000000000000b71b000a31010001040000400001;
+                  \$381  = 160'h000000000000b71b000a31010001040000400001;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$373  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
+                  \$381  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
-          \$373  = \$220 ;
+          \$381  = \$220 ;
       6'h08:
           /* empty */;
       6'h10:
@@ -11369,7 +11457,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$373  = { 143'h000000000000000000000000000000000000, \$237  };
+              \$381  = { 143'h000000000000000000000000000000000000, \$237  };
             end
           end
       6'h0c:
@@ -11395,7 +11483,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$373  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
+          \$381  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
       6'h0d:
           /* empty */;
       6'h0e:
@@ -11404,7 +11492,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$262 ) begin
           end else if (\$265 ) begin
           end else if (\$266 ) begin
-            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+            \$381  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
       6'h1e:
           /* empty */;
@@ -11422,37 +11510,37 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$373 [7:0] = req__data;
+                \$381 [7:0] = req__data;
             4'h1:
-                \$373 [15:8] = req__data;
+                \$381 [15:8] = req__data;
             4'h2:
-                \$373 [23:16] = req__data;
+                \$381 [23:16] = req__data;
             4'h3:
-                \$373 [31:24] = req__data;
+                \$381 [31:24] = req__data;
             4'h4:
-                \$373 [39:32] = req__data;
+                \$381 [39:32] = req__data;
             4'h5:
-                \$373 [47:40] = req__data;
+                \$381 [47:40] = req__data;
             4'h6:
-                \$373 [55:48] = req__data;
+                \$381 [55:48] = req__data;
             4'h7:
-                \$373 [63:56] = req__data;
+                \$381 [63:56] = req__data;
             4'h8:
-                \$373 [71:64] = req__data;
+                \$381 [71:64] = req__data;
             4'h9:
-                \$373 [79:72] = req__data;
+                \$381 [79:72] = req__data;
             4'ha:
-                \$373 [87:80] = req__data;
+                \$381 [87:80] = req__data;
             4'hb:
-                \$373 [95:88] = req__data;
+                \$381 [95:88] = req__data;
             4'hc:
-                \$373 [103:96] = req__data;
+                \$381 [103:96] = req__data;
             4'hd:
-                \$373 [111:104] = req__data;
+                \$381 [111:104] = req__data;
             4'he:
-                \$373 [119:112] = req__data;
+                \$381 [119:112] = req__data;
             4'hf:
-                \$373 [127:120] = req__data;
+                \$381 [127:120] = req__data;
           endcase
       6'h25:
           /* empty */;
@@ -11472,16 +11560,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$310 ) begin
           end else if (\$315 ) begin
           end else if (\$316 ) begin
-            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+            \$381  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
     endcase
     if (rst) begin
-      \$373  = 160'h0000000000000000000000000000000000000000;
+      \$381  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = n;
+    \$382  = n;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11499,13 +11587,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$374  = 16'h000f;
+                  \$382  = 16'h000f;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$374  = 16'h0014;
+                  \$382  = 16'h0014;
                 end
             8'h02:
                 /* empty */;
@@ -11514,18 +11602,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$374  = { \$194 [11], \$194 [11], \$194 [11], \$194 [11], \$194  };
+                \$382  = { \$194 [11], \$194 [11], \$194 [11], \$194 [11], \$194  };
             8'h23, 8'h21:
-                \$374  = { \$203 [11], \$203 [11], \$203 [11], \$203 [11], \$203  };
+                \$382  = { \$203 [11], \$203 [11], \$203 [11], \$203 [11], \$203  };
             8'h10:
-                \$374  = { \$216 [11], \$216 [11], \$216 [11], \$216 [11], \$216  };
+                \$382  = { \$216 [11], \$216 [11], \$216 [11], \$216 [11], \$216  };
             8'h11:
-                \$374  = hdr[71:56];
+                \$382  = hdr[71:56];
           endcase
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$374  = \$225 [15:0];
+              \$382  = \$225 [15:0];
             end
           end
       6'h08:
@@ -11541,7 +11629,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$374  = 16'h0002;
+              \$382  = 16'h0002;
             end
           end
       6'h0c:
@@ -11567,15 +11655,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$374  = 16'h0005;
+          \$382  = 16'h0005;
     endcase
     if (rst) begin
-      \$374  = 16'h0000;
+      \$382  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = after_emit_pots;
+    \$383  = after_emit_pots;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11593,13 +11681,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$375  = 1'h0;
+                  \$383  = 1'h0;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$375  = 1'h0;
+                  \$383  = 1'h0;
                 end
           endcase
       6'h07:
@@ -11617,7 +11705,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$375  = 1'h0;
+              \$383  = 1'h0;
             end
           end
       6'h0c:
@@ -11643,15 +11731,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$375  = \$257 ;
+          \$383  = \$257 ;
     endcase
     if (rst) begin
-      \$375  = 1'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = reg_num_neurons;
+    \$384  = reg_num_neurons;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11673,7 +11761,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$376  = 16'h0000;
+                  \$384  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11686,7 +11774,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$230 ) begin
           end else begin
-            \$376  = hdr[127:112];
+            \$384  = hdr[127:112];
           end
       6'h11:
           /* empty */;
@@ -11695,111 +11783,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$376  = add_total[15:0];
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$376  = ebuf[15:0];
-          end
-    endcase
-    if (rst) begin
-      \$376  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = reg_num_classes;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$377  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$377  = hdr[31:16];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$377  = \$236 [15:0];
+              \$384  = add_total[15:0];
             end
           end
       6'h0c:
@@ -11850,16 +11834,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$283 ) begin
           end else begin
-            \$377  = ebuf[31:16];
+            \$384  = ebuf[15:0];
           end
     endcase
     if (rst) begin
-      \$377  = 16'h0000;
+      \$384  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = reg_neurons_per_class;
+    \$385  = reg_num_classes;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11881,7 +11865,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$378  = 16'h0000;
+                  \$385  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11894,497 +11878,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$230 ) begin
           end else begin
-            \$378  = hdr[47:32];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$378  = ebuf[47:32];
-          end
-    endcase
-    if (rst) begin
-      \$378  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = reg_thswap_init;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$379  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$379  = hdr[63:48];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$379  = ebuf[63:48];
-          end
-    endcase
-    if (rst) begin
-      \$379  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = reg_decay;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$380  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$380  = hdr[79:64];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$380  = ebuf[79:64];
-          end
-    endcase
-    if (rst) begin
-      \$380  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = reg_thswap_min;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$381  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$381  = hdr[95:80];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$381  = ebuf[95:80];
-          end
-    endcase
-    if (rst) begin
-      \$381  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = reg_thl_cap;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$382  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$382  = hdr[111:96];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$382  = ebuf[111:96];
-          end
-    endcase
-    if (rst) begin
-      \$382  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = reg_offset;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$383  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$383  = 16'h0000;
+            \$385  = hdr[31:16];
           end
       6'h11:
           /* empty */;
@@ -12393,7 +11887,601 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$383  = 16'h0000;
+              \$385  = \$236 [15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$385  = ebuf[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$385  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$386  = reg_neurons_per_class;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$386  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$386  = hdr[47:32];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$386  = ebuf[47:32];
+          end
+    endcase
+    if (rst) begin
+      \$386  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$387  = reg_thswap_init;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$387  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$387  = hdr[63:48];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$387  = ebuf[63:48];
+          end
+    endcase
+    if (rst) begin
+      \$387  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$388  = reg_decay;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$388  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$388  = hdr[79:64];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$388  = ebuf[79:64];
+          end
+    endcase
+    if (rst) begin
+      \$388  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$389  = reg_thswap_min;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$389  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$389  = hdr[95:80];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$389  = ebuf[95:80];
+          end
+    endcase
+    if (rst) begin
+      \$389  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$390  = reg_thl_cap;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$390  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$390  = hdr[111:96];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$390  = ebuf[111:96];
+          end
+    endcase
+    if (rst) begin
+      \$390  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$391  = reg_offset;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$391  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$391  = 16'h0000;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$391  = 16'h0000;
             end
           end
       6'h0c:
@@ -12418,7 +12506,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1b:
           if (fc_rsp__valid) begin
-            \$383  = fc_rsp__payload[19:4];
+            \$391  = fc_rsp__payload[19:4];
           end
       6'h1a:
           /* empty */;
@@ -12446,16 +12534,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$283 ) begin
           end else begin
-            \$383  = ebuf[127:112];
+            \$391  = ebuf[127:112];
           end
     endcase
     if (rst) begin
-      \$383  = 16'h0000;
+      \$391  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = infer_cycles;
+    \$392  = infer_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12477,7 +12565,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$384  = 32'd0;
+                  \$392  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12513,17 +12601,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             (* full_case = 32'd1 *)
             if (is_learn) begin
             end else begin
-              \$384  = \$251 [31:0];
+              \$392  = \$251 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$384  = 32'd0;
+      \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = learn_cycles;
+    \$393  = learn_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12545,7 +12633,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$385  = 32'd0;
+                  \$393  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12579,17 +12667,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h14:
           if (fc_rsp__valid) begin
             if (is_learn) begin
-              \$385  = \$250 [31:0];
+              \$393  = \$250 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$385  = 32'd0;
+      \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = is_learn;
+    \$394  = is_learn;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12614,18 +12702,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$386  = 1'h0;
+                \$394  = 1'h0;
             8'h23, 8'h21:
-                \$386  = 1'h1;
+                \$394  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$386  = 1'h0;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = from_frame;
+    \$395  = from_frame;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12650,18 +12738,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$387  = \$193 ;
+                \$395  = \$193 ;
             8'h23, 8'h21:
-                \$387  = \$202 ;
+                \$395  = \$202 ;
           endcase
     endcase
     if (rst) begin
-      \$387  = 1'h0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = counting;
+    \$396  = counting;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12691,7 +12779,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$388  = 1'h1;
+                  \$396  = 1'h1;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -12700,7 +12788,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$388  = 1'h1;
+                  \$396  = 1'h1;
                 end
           endcase
       6'h07:
@@ -12733,16 +12821,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$388  = 1'h0;
+            \$396  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$388  = 1'h0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = wk;
+    \$397  = wk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12772,7 +12860,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$389  = 1'h0;
+                  \$397  = 1'h0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -12781,7 +12869,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$389  = 1'h0;
+                  \$397  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12802,7 +12890,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h13:
           if (fc_cmd__ready) begin
-            \$389  = \$241 [0];
+            \$397  = \$241 [0];
           end
       6'h0b:
           /* empty */;
@@ -12814,16 +12902,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h18:
           if (fc_cmd__ready) begin
-            \$389  = \$247 [0];
+            \$397  = \$247 [0];
           end
     endcase
     if (rst) begin
-      \$389  = 1'h0;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = a;
+    \$398  = a;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12852,14 +12940,14 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h23, 8'h21:
                 /* empty */;
             8'h10:
-                \$390  = { 1'h0, hdr[55:24] };
+                \$398  = { 1'h0, hdr[55:24] };
             8'h11:
-                \$390  = { 1'h0, hdr[55:24] };
+                \$398  = { 1'h0, hdr[55:24] };
           endcase
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$390  = 33'h000000000;
+              \$398  = 33'h000000000;
             end
           end
       6'h08:
@@ -12905,7 +12993,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1e:
           /* empty */;
       6'h22:
-          \$390  = \$279 [32:0];
+          \$398  = \$279 [32:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -12915,7 +13003,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1f:
           /* empty */;
       6'h26:
-          \$390  = \$282 [32:0];
+          \$398  = \$282 [32:0];
       6'h25:
           /* empty */;
       6'h20:
@@ -12935,7 +13023,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0f:
           if (\$332 ) begin
           end else if (\$334 ) begin
-            \$390  = \$336 [32:0];
+            \$398  = \$336 [32:0];
           end
       6'h2e:
           /* empty */;
@@ -12945,16 +13033,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$337 ) begin
           end else begin
-            \$390  = \$339 [32:0];
+            \$398  = \$339 [32:0];
           end
     endcase
     if (rst) begin
-      \$390  = 33'h000000000;
+      \$398  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = ok_wait;
+    \$399  = ok_wait;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12986,13 +13074,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$217 ) begin
                 end else begin
-                  \$391  = 1'h0;
+                  \$399  = 1'h0;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
                 if (\$218 ) begin
                 end else begin
-                  \$391  = 1'h0;
+                  \$399  = 1'h0;
                 end
           endcase
       6'h07:
@@ -13032,17 +13120,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1a:
           /* empty */;
       6'h0d:
-          \$391  = \$258 [0];
+          \$399  = \$258 [0];
       6'h0e:
-          \$391  = \$260 [0];
+          \$399  = \$260 [0];
     endcase
     if (rst) begin
-      \$391  = 1'h0;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = is_w;
+    \$400  = is_w;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13059,7 +13147,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$392  = 1'h0;
+              \$400  = 1'h0;
             end
           end
       6'h08:
@@ -13102,9 +13190,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$392  = 1'h1;
+            \$400  = 1'h1;
           end else if (\$265 ) begin
-            \$392  = 1'h0;
+            \$400  = 1'h0;
           end
       6'h1e:
           /* empty */;
@@ -13136,18 +13224,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1d:
           if (\$310 ) begin
-            \$392  = 1'h1;
+            \$400  = 1'h1;
           end else if (\$315 ) begin
-            \$392  = 1'h0;
+            \$400  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$392  = 1'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = fc_rd_op;
+    \$401  = fc_rd_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13164,7 +13252,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$393  = 4'h9;
+              \$401  = 4'h9;
             end
           end
       6'h08:
@@ -13207,9 +13295,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$393  = 4'h4;
+            \$401  = 4'h4;
           end else if (\$265 ) begin
-            \$393  = \$271 ;
+            \$401  = \$271 ;
           end
       6'h1e:
           /* empty */;
@@ -13241,18 +13329,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1d:
           if (\$310 ) begin
-            \$393  = 4'h4;
+            \$401  = 4'h4;
           end else if (\$315 ) begin
-            \$393  = \$324 ;
+            \$401  = \$324 ;
           end
     endcase
     if (rst) begin
-      \$393  = 4'h0;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = word;
+    \$402  = word;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13281,15 +13369,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0c:
           /* empty */;
       6'h12:
-          \$394  = { req__data, word[63:8] };
+          \$402  = { req__data, word[63:8] };
     endcase
     if (rst) begin
-      \$394  = 64'h0000000000000000;
+      \$402  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = pix;
+    \$403  = pix;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13324,15 +13412,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0b:
           /* empty */;
       6'h15:
-          \$395  = req__data;
+          \$403  = req__data;
     endcase
     if (rst) begin
-      \$395  = 8'h00;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = pc;
+    \$404  = pc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13368,19 +13456,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h15:
         begin
-          \$396  = \$244 [0];
+          \$404  = \$244 [0];
           if (\$245 ) begin
-            \$396  = 1'h0;
+            \$404  = 1'h0;
           end
         end
     endcase
     if (rst) begin
-      \$396  = 1'h0;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = spk;
+    \$405  = spk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13420,16 +13508,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h17:
           if (spikes__valid) begin
-            \$397  = spikes__payload;
+            \$405  = spikes__payload;
           end
     endcase
     if (rst) begin
-      \$397  = 64'h0000000000000000;
+      \$405  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = res_cls;
+    \$406  = res_cls;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13473,16 +13561,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$398  = { 5'h00, fc_rsp__payload[89:79] };
+            \$406  = { 5'h00, fc_rsp__payload[89:79] };
           end
     endcase
     if (rst) begin
-      \$398  = 16'h0000;
+      \$406  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = res_neuron;
+    \$407  = res_neuron;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13526,16 +13614,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$399  = { 5'h00, fc_rsp__payload[78:68] };
+            \$407  = { 5'h00, fc_rsp__payload[78:68] };
           end
     endcase
     if (rst) begin
-      \$399  = 16'h0000;
+      \$407  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$400  = res_learned;
+    \$408  = res_learned;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13579,16 +13667,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$400  = \$249 ;
+            \$408  = \$249 ;
           end
     endcase
     if (rst) begin
-      \$400  = 1'h0;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$401  = fc_wr_op;
+    \$409  = fc_wr_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13644,18 +13732,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$401  = 4'h3;
+            \$409  = 4'h3;
           end else if (\$265 ) begin
-            \$401  = \$273 ;
+            \$409  = \$273 ;
           end
     endcase
     if (rst) begin
-      \$401  = 4'h0;
+      \$409  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$402  = s_acc;
+    \$410  = s_acc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13715,7 +13803,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           end else if (\$266 ) begin
           end else if (\$269 ) begin
             if (loader__ok) begin
-              \$402  = 32'd0;
+              \$410  = 32'd0;
             end
           end
       6'h1e:
@@ -13739,16 +13827,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h28:
           if (\$287 ) begin
           end else if (\$288 ) begin
-            \$402  = { req__data, s_acc[31:8] };
+            \$410  = { req__data, s_acc[31:8] };
           end
     endcase
     if (rst) begin
-      \$402  = 32'd0;
+      \$410  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$403  = bad;
+    \$411  = bad;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13808,7 +13896,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           end else if (\$266 ) begin
           end else if (\$269 ) begin
             if (loader__ok) begin
-              \$403  = 1'h0;
+              \$411  = 1'h0;
             end
           end
       6'h1e:
@@ -13832,23 +13920,23 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h28:
           if (\$287 ) begin
             if (\$293 ) begin
-              \$403  = 1'h1;
+              \$411  = 1'h1;
             end
           end else if (\$288 ) begin
             if (\$294 ) begin
               if (\$306 ) begin
-                \$403  = 1'h1;
+                \$411  = 1'h1;
               end
             end
           end
     endcase
     if (rst) begin
-      \$403  = 1'h0;
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$404  = cache;
+    \$412  = cache;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13910,21 +13998,21 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           casez (\$277 )
             3'h0:
-                \$404 [7:0] = req__data;
+                \$412 [7:0] = req__data;
             3'h1:
-                \$404 [15:8] = req__data;
+                \$412 [15:8] = req__data;
             3'h2:
-                \$404 [23:16] = req__data;
+                \$412 [23:16] = req__data;
             3'h3:
-                \$404 [31:24] = req__data;
+                \$412 [31:24] = req__data;
             3'h4:
-                \$404 [39:32] = req__data;
+                \$412 [39:32] = req__data;
             3'h5:
-                \$404 [47:40] = req__data;
+                \$412 [47:40] = req__data;
             3'h6:
-                \$404 [55:48] = req__data;
+                \$412 [55:48] = req__data;
             3'h7:
-                \$404 [63:56] = req__data;
+                \$412 [63:56] = req__data;
           endcase
       6'h21:
           /* empty */;
@@ -13932,7 +14020,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$404  = fc_rsp__payload[67:4];
+            \$412  = fc_rsp__payload[67:4];
           end
       6'h1f:
           /* empty */;
@@ -13960,16 +14048,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$404  = fc_rsp__payload[67:4];
+            \$412  = fc_rsp__payload[67:4];
           end
     endcase
     if (rst) begin
-      \$404  = 64'h0000000000000000;
+      \$412  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$405  = cidx;
+    \$413  = cidx;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14035,7 +14123,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$405  = \$8 [31:0];
+            \$413  = \$8 [31:0];
           end
       6'h1f:
           /* empty */;
@@ -14063,16 +14151,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$405  = \$8 [31:0];
+            \$413  = \$8 [31:0];
           end
     endcase
     if (rst) begin
-      \$405  = 32'd0;
+      \$413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$406  = last_valid;
+    \$414  = last_valid;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14176,16 +14264,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$406  = 1'h1;
+            \$414  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$406  = 1'h0;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$407  = last_seq;
+    \$415  = last_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14289,16 +14377,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$407  = rep_seq;
+            \$415  = rep_seq;
           end
     endcase
     if (rst) begin
-      \$407  = 8'h00;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$408  = last_cmd;
+    \$416  = last_cmd;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14402,16 +14490,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$408  = hdr[15:8];
+            \$416  = hdr[15:8];
           end
     endcase
     if (rst) begin
-      \$408  = 8'h00;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$409  = last_len;
+    \$417  = last_len;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14515,11 +14603,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$409  = \$342 [3:0];
+            \$417  = \$342 [3:0];
           end
     endcase
     if (rst) begin
-      \$409  = 4'h0;
+      \$417  = 4'h0;
     end
   end
   assign label = hdr[31:16];
@@ -14528,7 +14616,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign loader__offset = hdr[55:24];
   assign req__addr = \$1 [10:0];
   assign loader__length = \$11 [10:0];
-  assign \port$7560$16  = hdr[55:16];
+  assign \port$7576$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -38404,7 +38492,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, o__ready, \port$7560$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__payload, access__rdata__valid, clk);
+module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, o__ready, \port$7576$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__payload, access__rdata__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -38827,8 +38915,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   wire o__ready;
   wire o__valid;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7560$16 ;
-  wire [39:0] \port$7560$16 ;
+  input [39:0] \port$7576$16 ;
+  wire [39:0] \port$7576$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   reg [10:0] rem = 11'h000;
@@ -39220,7 +39308,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7560$16 [39:21];
+  assign \$1  = | \port$7576$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39549,7 +39637,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = \port$7560$16 [7:0];
+    \$319  = \port$7576$16 [7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
@@ -39563,7 +39651,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = \port$7560$16 [20:8];
+    \$321  = \port$7576$16 [20:8];
     if (rst) begin
       \$321  = 13'h0000;
     end
@@ -41116,8 +41204,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           w_rd__en = \$309 ;
     endcase
   end
-  assign access__region = \port$7560$16 [7:0];
-  assign access__offset = \port$7560$16 [39:8];
+  assign access__region = \port$7576$16 [7:0];
+  assign access__offset = \port$7576$16 [39:8];
   assign o__payload = access__rdata__payload;
   assign access__rdata__ready = o__ready;
   assign o__valid = access__rdata__valid;
