@@ -335,7 +335,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7576$16 (\$1 ),
+    .\port$7695$16 (\$1 ),
     .rep__addr(rep__addr),
     .rep__busy(rep__busy),
     .rep__data(rep__data),
@@ -425,7 +425,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__ready(load__ready),
     .load__valid(load__valid),
     .o__ready(access__rdata__ready),
-    .\port$7576$16 (\$1 ),
+    .\port$7695$16 (\$1 ),
     .rst(rst)
   );
   assign rx = uart_rx;
@@ -6778,28 +6778,28 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, loader__length, fc_cmd__ready, pixels__ready, loader__busy, counters__frames, counters__crc_errors, counters__framing_errors, rep__addr, rep__data, rep__we, rep__len, rep__send, req__ack, counters__clear
-, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7576$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__payload, loader__rdata__valid
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7695$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__payload, loader__rdata__valid
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
   wire [11:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [31:0] \$102 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [31:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [16:0] \$11 ;
-  wire [31:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [31:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire [23:0] \$118 ;
@@ -7052,96 +7052,88 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$340 ;
   wire [11:0] \$341 ;
   wire [11:0] \$342 ;
-  reg [31:0] \$343 ;
-  reg [15:0] \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg [31:0] \$347 ;
-  reg [15:0] \$348 ;
-  reg \$349 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [31:0] \$345 ;
+  reg [10:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg [23:0] \$351 ;
-  reg [15:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg [10:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg \$364 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [10:0] \$362 ;
+  reg [10:0] \$363 ;
+  reg [7:0] \$364 ;
   reg \$365 ;
   reg \$366 ;
-  reg \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [10:0] \$367 ;
+  reg [5:0] \$368 ;
+  reg [127:0] \$369 ;
   wire \$37 ;
   reg [10:0] \$370 ;
-  reg [10:0] \$371 ;
+  reg [7:0] \$371 ;
   reg [7:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [10:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [127:0] \$377 ;
-  reg [10:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [159:0] \$373 ;
+  reg [15:0] \$374 ;
+  reg \$375 ;
+  reg [15:0] \$376 ;
+  reg [15:0] \$377 ;
+  reg [15:0] \$378 ;
+  reg [15:0] \$379 ;
   wire \$38 ;
-  reg [7:0] \$380 ;
-  reg [159:0] \$381 ;
+  reg [15:0] \$380 ;
+  reg [15:0] \$381 ;
   reg [15:0] \$382 ;
-  reg \$383 ;
-  reg [15:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
+  reg [15:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  reg [15:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
+  reg [32:0] \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [3:0] \$393 ;
+  reg [63:0] \$394 ;
+  reg [7:0] \$395 ;
   reg \$396 ;
-  reg \$397 ;
-  reg [32:0] \$398 ;
-  reg \$399 ;
+  reg [63:0] \$397 ;
+  reg [15:0] \$398 ;
+  reg [15:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg \$400 ;
   reg [3:0] \$401 ;
-  reg [63:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg \$404 ;
-  reg [63:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg \$408 ;
+  reg [31:0] \$402 ;
+  reg \$403 ;
+  reg [63:0] \$404 ;
+  reg [31:0] \$405 ;
+  reg \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
   reg [3:0] \$409 ;
   wire \$41 ;
-  reg [31:0] \$410 ;
-  reg \$411 ;
-  reg [63:0] \$412 ;
-  reg [31:0] \$413 ;
-  reg \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [3:0] \$417 ;
   wire [2:0] \$42 ;
   wire [7:0] \$43 ;
   wire [31:0] \$44 ;
   wire [31:0] \$45 ;
+  wire [6:0] \$452 ;
+  wire [7:0] \$459 ;
   wire \$46 ;
-  wire [6:0] \$460 ;
-  wire [7:0] \$467 ;
   wire \$47 ;
   wire [7:0] \$48 ;
   wire \$49 ;
@@ -7200,9 +7192,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [23:0] \$signal  = 24'h000000;
   reg [32:0] a = 33'h000000000;
-  reg [15:0] add_n = 16'h0000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
   reg bad = 1'h0;
@@ -7313,9 +7303,6 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   reg [3:0] fc_wr_op = 4'h0;
   reg from_frame = 1'h0;
   reg geom_ok = 1'h0;
-  reg [15:0] geom_ok_n = 16'h0000;
-  reg [31:0] geom_ok_prod = 32'd0;
-  reg geom_ok_side = 1'h0;
   reg guard = 1'h0;
   reg [127:0] hdr = 128'h00000000000000000000000000000000;
   reg [1:0] head_addr;
@@ -7371,8 +7358,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7576$16 ;
-  wire [39:0] \port$7576$16 ;
+  output [39:0] \port$7695$16 ;
+  wire [39:0] \port$7695$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7416,9 +7403,6 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire rst;
   reg [31:0] s_acc = 32'd0;
   reg set_learning_ok = 1'h0;
-  reg [15:0] set_learning_ok_n = 16'h0000;
-  reg [31:0] set_learning_ok_prod = 32'd0;
-  reg set_learning_ok_side = 1'h0;
   input [63:0] spikes__payload;
   wire [63:0] spikes__payload;
   output spikes__ready;
@@ -7471,11 +7455,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$40  = \$8 [31:0] == cidx;
   assign \$41  = cvalid & \$40 ;
   assign \$42  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$460  = \$42  * 4'h8;
-  assign \$43  = cache >> \$460 ;
+  assign \$452  = \$42  * 4'h8;
+  assign \$43  = cache >> \$452 ;
   assign \$47  = i == n;
-  assign \$467  = a[3:0] * 4'h8;
-  assign \$48  = ebuf >> \$467 ;
+  assign \$459  = a[3:0] * 4'h8;
+  assign \$48  = ebuf >> \$459 ;
   assign \$49  = i == n;
   assign \$50  = 2'h3 + wp;
   assign \$51  = ! dispatch_state;
@@ -7529,24 +7513,24 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$99  = dispatch_state == 6'h30;
   assign \$100  = dispatch_state == 6'h31;
   assign \$101  = dispatch_state == 6'h32;
-  assign \$102  = reg_num_classes * reg_neurons_per_class;
-  assign \$103  = reg_num_classes >= 1'h1;
-  assign \$104  = reg_neurons_per_class >= 1'h1;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = reg_num_neurons <= 11'h400;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = geom_ok_prod == geom_ok_n;
-  assign \$109  = geom_ok_side & \$108 ;
-  assign \$110  = hdr[31:16] * hdr[47:32];
-  assign \$111  = hdr[31:16] >= 1'h1;
-  assign \$112  = hdr[47:32] >= 1'h1;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = hdr[127:112] <= 11'h400;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = set_learning_ok_prod == set_learning_ok_n;
-  assign \$117  = set_learning_ok_side & \$116 ;
+  assign \$102  = reg_num_classes >= 1'h1;
+  assign \$103  = reg_neurons_per_class >= 1'h1;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = reg_num_neurons <= 11'h400;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = reg_num_classes * reg_neurons_per_class;
+  assign \$108  = \$107  == reg_num_neurons;
+  assign \$109  = \$106  & \$108 ;
+  assign \$110  = hdr[31:16] >= 1'h1;
+  assign \$111  = hdr[47:32] >= 1'h1;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = hdr[127:112] <= 11'h400;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = hdr[31:16] * hdr[47:32];
+  assign \$116  = \$115  == hdr[127:112];
+  assign \$117  = \$114  & \$116 ;
   assign \$118  = hdr[23:16] * reg_neurons_per_class;
-  assign \$119  = add_n + \$signal ;
+  assign \$119  = reg_num_neurons + \$118 ;
   assign \$120  = wp + 1'h1;
   assign \$121  = keep & head_en;
   assign \$122  = keep & put_en;
@@ -7762,155 +7746,139 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$341  = i + 1'h1;
   assign \$342  = 2'h3 + wp;
   always @(posedge clk)
-    geom_ok_prod <= \$343 ;
+    geom_ok <= \$343 ;
   always @(posedge clk)
-    geom_ok_n <= \$344 ;
+    set_learning_ok <= \$344 ;
   always @(posedge clk)
-    geom_ok_side <= \$345 ;
+    add_total <= \$345 ;
   always @(posedge clk)
-    geom_ok <= \$346 ;
+    wp <= \$346 ;
   always @(posedge clk)
-    set_learning_ok_prod <= \$347 ;
+    stored0 <= \$347 ;
   always @(posedge clk)
-    set_learning_ok_n <= \$348 ;
+    stored1 <= \$348 ;
   always @(posedge clk)
-    set_learning_ok_side <= \$349 ;
+    stored2 <= \$349 ;
   always @(posedge clk)
-    set_learning_ok <= \$350 ;
+    stored3 <= \$350 ;
   always @(posedge clk)
-    \$signal  <= \$351 ;
+    stored4 <= \$351 ;
   always @(posedge clk)
-    add_n <= \$352 ;
+    stored5 <= \$352 ;
   always @(posedge clk)
-    add_total <= \$353 ;
+    stored6 <= \$353 ;
   always @(posedge clk)
-    wp <= \$354 ;
+    stored7 <= \$354 ;
   always @(posedge clk)
-    stored0 <= \$355 ;
+    cyc <= \$355 ;
   always @(posedge clk)
-    stored1 <= \$356 ;
+    end_over_w <= \$356 ;
   always @(posedge clk)
-    stored2 <= \$357 ;
+    end_over_2n <= \$357 ;
   always @(posedge clk)
-    stored3 <= \$358 ;
+    end_over_regs <= \$358 ;
   always @(posedge clk)
-    stored4 <= \$359 ;
+    end_over_pot <= \$359 ;
   always @(posedge clk)
-    stored5 <= \$360 ;
+    too_long <= \$360 ;
   always @(posedge clk)
-    stored6 <= \$361 ;
+    guard <= \$361 ;
   always @(posedge clk)
-    stored7 <= \$362 ;
+    i <= \$362 ;
   always @(posedge clk)
-    cyc <= \$363 ;
+    base <= \$363 ;
   always @(posedge clk)
-    end_over_w <= \$364 ;
+    status <= \$364 ;
   always @(posedge clk)
-    end_over_2n <= \$365 ;
+    keep <= \$365 ;
   always @(posedge clk)
-    end_over_regs <= \$366 ;
+    cvalid <= \$366 ;
   always @(posedge clk)
-    end_over_pot <= \$367 ;
+    k <= \$367 ;
   always @(posedge clk)
-    too_long <= \$368 ;
+    dispatch_state <= \$368 ;
   always @(posedge clk)
-    guard <= \$369 ;
+    hdr <= \$369 ;
   always @(posedge clk)
-    i <= \$370 ;
+    plen <= \$370 ;
   always @(posedge clk)
-    base <= \$371 ;
+    rep_seq <= \$371 ;
   always @(posedge clk)
-    status <= \$372 ;
+    rep_cmd <= \$372 ;
   always @(posedge clk)
-    keep <= \$373 ;
+    ebuf <= \$373 ;
   always @(posedge clk)
-    cvalid <= \$374 ;
+    n <= \$374 ;
   always @(posedge clk)
-    k <= \$375 ;
+    after_emit_pots <= \$375 ;
   always @(posedge clk)
-    dispatch_state <= \$376 ;
+    reg_num_neurons <= \$376 ;
   always @(posedge clk)
-    hdr <= \$377 ;
+    reg_num_classes <= \$377 ;
   always @(posedge clk)
-    plen <= \$378 ;
+    reg_neurons_per_class <= \$378 ;
   always @(posedge clk)
-    rep_seq <= \$379 ;
+    reg_thswap_init <= \$379 ;
   always @(posedge clk)
-    rep_cmd <= \$380 ;
+    reg_decay <= \$380 ;
   always @(posedge clk)
-    ebuf <= \$381 ;
+    reg_thswap_min <= \$381 ;
   always @(posedge clk)
-    n <= \$382 ;
+    reg_thl_cap <= \$382 ;
   always @(posedge clk)
-    after_emit_pots <= \$383 ;
+    reg_offset <= \$383 ;
   always @(posedge clk)
-    reg_num_neurons <= \$384 ;
+    infer_cycles <= \$384 ;
   always @(posedge clk)
-    reg_num_classes <= \$385 ;
+    learn_cycles <= \$385 ;
   always @(posedge clk)
-    reg_neurons_per_class <= \$386 ;
+    is_learn <= \$386 ;
   always @(posedge clk)
-    reg_thswap_init <= \$387 ;
+    from_frame <= \$387 ;
   always @(posedge clk)
-    reg_decay <= \$388 ;
+    counting <= \$388 ;
   always @(posedge clk)
-    reg_thswap_min <= \$389 ;
+    wk <= \$389 ;
   always @(posedge clk)
-    reg_thl_cap <= \$390 ;
+    a <= \$390 ;
   always @(posedge clk)
-    reg_offset <= \$391 ;
+    ok_wait <= \$391 ;
   always @(posedge clk)
-    infer_cycles <= \$392 ;
+    is_w <= \$392 ;
   always @(posedge clk)
-    learn_cycles <= \$393 ;
+    fc_rd_op <= \$393 ;
   always @(posedge clk)
-    is_learn <= \$394 ;
+    word <= \$394 ;
   always @(posedge clk)
-    from_frame <= \$395 ;
+    pix <= \$395 ;
   always @(posedge clk)
-    counting <= \$396 ;
+    pc <= \$396 ;
   always @(posedge clk)
-    wk <= \$397 ;
+    spk <= \$397 ;
   always @(posedge clk)
-    a <= \$398 ;
+    res_cls <= \$398 ;
   always @(posedge clk)
-    ok_wait <= \$399 ;
+    res_neuron <= \$399 ;
   always @(posedge clk)
-    is_w <= \$400 ;
+    res_learned <= \$400 ;
   always @(posedge clk)
-    fc_rd_op <= \$401 ;
+    fc_wr_op <= \$401 ;
   always @(posedge clk)
-    word <= \$402 ;
+    s_acc <= \$402 ;
   always @(posedge clk)
-    pix <= \$403 ;
+    bad <= \$403 ;
   always @(posedge clk)
-    pc <= \$404 ;
+    cache <= \$404 ;
   always @(posedge clk)
-    spk <= \$405 ;
+    cidx <= \$405 ;
   always @(posedge clk)
-    res_cls <= \$406 ;
+    last_valid <= \$406 ;
   always @(posedge clk)
-    res_neuron <= \$407 ;
+    last_seq <= \$407 ;
   always @(posedge clk)
-    res_learned <= \$408 ;
+    last_cmd <= \$408 ;
   always @(posedge clk)
-    fc_wr_op <= \$409 ;
-  always @(posedge clk)
-    s_acc <= \$410 ;
-  always @(posedge clk)
-    bad <= \$411 ;
-  always @(posedge clk)
-    cache <= \$412 ;
-  always @(posedge clk)
-    cidx <= \$413 ;
-  always @(posedge clk)
-    last_valid <= \$414 ;
-  always @(posedge clk)
-    last_seq <= \$415 ;
-  always @(posedge clk)
-    last_cmd <= \$416 ;
-  always @(posedge clk)
-    last_len <= \$417 ;
+    last_len <= \$409 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$12  = 8'h00;
@@ -9893,126 +9861,70 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = \$102 ;
+    \$343  = \$109 ;
     if (rst) begin
-      \$343  = 32'd0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = reg_num_neurons;
+    \$344  = \$117 ;
     if (rst) begin
-      \$344  = 16'h0000;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = \$107 ;
+    \$345  = { 7'h00, \$119  };
     if (rst) begin
-      \$345  = 1'h0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = \$109 ;
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = \$110 ;
-    if (rst) begin
-      \$347  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = hdr[127:112];
-    if (rst) begin
-      \$348  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = \$115 ;
-    if (rst) begin
-      \$349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = \$117 ;
-    if (rst) begin
-      \$350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = \$118 ;
-    if (rst) begin
-      \$351  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = reg_num_neurons;
-    if (rst) begin
-      \$352  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = { 7'h00, \$119  };
-    if (rst) begin
-      \$353  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = wp;
+    \$346  = wp;
     if (put_en) begin
-      \$354  = \$120 [10:0];
+      \$346  = \$120 [10:0];
     end
     casez (dispatch_state)
       6'h00:
-          \$354  = 11'h000;
+          \$346  = 11'h000;
     endcase
     if (rst) begin
-      \$354  = 11'h000;
+      \$346  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = stored0;
+    \$347  = stored0;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
-            \$355  = head_data;
+            \$347  = head_data;
       endcase
     end
     if (rst) begin
-      \$355  = 8'h00;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = stored1;
+    \$348  = stored1;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
             /* empty */;
         2'h1:
-            \$356  = head_data;
+            \$348  = head_data;
       endcase
     end
     if (rst) begin
-      \$356  = 8'h00;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = stored2;
+    \$349  = stored2;
     if (\$121 ) begin
       casez (head_addr)
         2'h0:
@@ -10020,16 +9932,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
         2'h1:
             /* empty */;
         2'h2:
-            \$357  = head_data;
+            \$349  = head_data;
       endcase
     end
     if (rst) begin
-      \$357  = 8'h00;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = stored3;
+    \$350  = stored3;
     if (\$121 ) begin
       (* full_case = 32'd1 *)
       casez (head_addr)
@@ -10040,61 +9952,61 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
         2'h2:
             /* empty */;
         2'h3:
-            \$358  = head_data;
+            \$350  = head_data;
       endcase
     end
     if (\$124 ) begin
-      \$358  = put_data;
+      \$350  = put_data;
     end
     if (rst) begin
-      \$358  = 8'h00;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = stored4;
+    \$351  = stored4;
     if (\$127 ) begin
-      \$359  = put_data;
+      \$351  = put_data;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = stored5;
+    \$352  = stored5;
     if (\$130 ) begin
-      \$360  = put_data;
+      \$352  = put_data;
     end
     if (rst) begin
-      \$360  = 8'h00;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = stored6;
+    \$353  = stored6;
     if (\$133 ) begin
-      \$361  = put_data;
+      \$353  = put_data;
     end
     if (rst) begin
-      \$361  = 8'h00;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = stored7;
+    \$354  = stored7;
     if (\$136 ) begin
-      \$362  = put_data;
+      \$354  = put_data;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = cyc;
+    \$355  = cyc;
     if (counting) begin
-      \$363  = \$137 [31:0];
+      \$355  = \$137 [31:0];
     end
     casez (dispatch_state)
       6'h00:
@@ -10125,7 +10037,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$363  = 32'd0;
+                  \$355  = 32'd0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -10134,52 +10046,52 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$363  = 32'd0;
+                  \$355  = 32'd0;
                 end
           endcase
     endcase
     if (rst) begin
-      \$363  = 32'd0;
+      \$355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = \$139 ;
+    \$356  = \$139 ;
     if (rst) begin
-      \$364  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = \$141 ;
+    \$357  = \$141 ;
     if (rst) begin
-      \$365  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = \$143 ;
+    \$358  = \$143 ;
     if (rst) begin
-      \$366  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = \$148 ;
+    \$359  = \$148 ;
     if (rst) begin
-      \$367  = 1'h0;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = \$149 ;
+    \$360  = \$149 ;
     if (rst) begin
-      \$368  = 1'h0;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = 1'h0;
+    \$361  = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -10190,7 +10102,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h04:
           /* empty */;
       6'h06:
-          \$369  = 1'h1;
+          \$361  = 1'h1;
       6'h05:
           /* empty */;
       6'h07:
@@ -10282,24 +10194,24 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h31:
           /* empty */;
       6'h32:
-          \$369  = 1'h1;
+          \$361  = 1'h1;
     endcase
     if (rst) begin
-      \$369  = 1'h0;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = i;
+    \$362  = i;
     casez (dispatch_state)
       6'h00:
-          \$370  = 11'h000;
+          \$362  = 11'h000;
       6'h01:
           (* full_case = 32'd1 *)
           if (\$155 ) begin
-            \$370  = 11'h000;
+            \$362  = 11'h000;
           end else begin
-            \$370  = \$156 [10:0];
+            \$362  = \$156 [10:0];
           end
       6'h02:
           /* empty */;
@@ -10312,7 +10224,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$370  = 11'h000;
+              \$362  = 11'h000;
             end
           end
       6'h08:
@@ -10328,13 +10240,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0c:
           /* empty */;
       6'h12:
-          \$370  = \$238 [10:0];
+          \$362  = \$238 [10:0];
       6'h13:
           /* empty */;
       6'h0b:
           /* empty */;
       6'h15:
-          \$370  = \$243 [10:0];
+          \$362  = \$243 [10:0];
       6'h16:
           /* empty */;
       6'h17:
@@ -10358,7 +10270,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1e:
           /* empty */;
       6'h22:
-          \$370  = \$278 [10:0];
+          \$362  = \$278 [10:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -10368,22 +10280,22 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1f:
           /* empty */;
       6'h26:
-          \$370  = \$281 [10:0];
+          \$362  = \$281 [10:0];
       6'h25:
           /* empty */;
       6'h20:
           if (\$284 ) begin
-            \$370  = 11'h000;
+            \$362  = 11'h000;
           end
       6'h28:
-          \$370  = \$286 [10:0];
+          \$362  = \$286 [10:0];
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
       6'h2b:
           if (loader__wdata__ready) begin
-            \$370  = \$308 [10:0];
+            \$362  = \$308 [10:0];
           end
       6'h2a:
           /* empty */;
@@ -10392,7 +10304,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0f:
           if (\$332 ) begin
           end else if (\$334 ) begin
-            \$370  = \$335 [10:0];
+            \$362  = \$335 [10:0];
           end
       6'h2e:
           /* empty */;
@@ -10402,16 +10314,972 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$337 ) begin
           end else begin
-            \$370  = \$338 [10:0];
+            \$362  = \$338 [10:0];
           end
       6'h2d:
           (* full_case = 32'd1 *)
           if (\$340 ) begin
           end else begin
             if (loader__rdata__valid) begin
-              \$370  = \$341 [10:0];
+              \$362  = \$341 [10:0];
             end
           end
+    endcase
+    if (rst) begin
+      \$362  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$363  = base;
+    casez (dispatch_state)
+      6'h00:
+          \$363  = 11'h000;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                /* empty */;
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                \$363  = 11'h003;
+            8'h23, 8'h21:
+                \$363  = 11'h004;
+            8'h10:
+                \$363  = 11'h007;
+          endcase
+    endcase
+    if (rst) begin
+      \$363  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$364  = status;
+    casez (dispatch_state)
+      6'h00:
+          \$364  = 8'h00;
+      6'h01:
+          /* empty */;
+      6'h02:
+          if (\$159 ) begin
+            \$364  = 8'h05;
+          end else if (\$160 ) begin
+            \$364  = 8'h01;
+          end
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                if (\$187 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h40:
+                if (\$188 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h02:
+                if (\$189 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h31:
+                if (\$190 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h30:
+                if (\$191 ) begin
+                  \$364  = 8'h03;
+                end else if (\$192 ) begin
+                  \$364  = 8'h06;
+                end
+            8'h22, 8'h20:
+                if (\$195 ) begin
+                  \$364  = 8'h03;
+                end else if (\$196 ) begin
+                  \$364  = 8'h06;
+                end else if (\$200 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h23, 8'h21:
+                if (\$204 ) begin
+                  \$364  = 8'h03;
+                end else if (\$205 ) begin
+                  \$364  = 8'h06;
+                end else if (\$209 ) begin
+                  \$364  = 8'h03;
+                end else if (\$214 ) begin
+                  \$364  = 8'h04;
+                end
+            8'h10:
+                if (\$217 ) begin
+                  \$364  = 8'h03;
+                end
+            8'h11:
+                if (\$218 ) begin
+                  \$364  = 8'h03;
+                end
+            default:
+                \$364  = 8'h02;
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          if (\$230 ) begin
+            \$364  = 8'h04;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          if (\$235 ) begin
+            \$364  = 8'h04;
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            if (end_over_w) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$265 ) begin
+            if (end_over_2n) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$266 ) begin
+            if (end_over_regs) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$269 ) begin
+            (* full_case = 32'd1 *)
+            if (loader__ok) begin
+            end else begin
+              \$364  = 8'h04;
+            end
+          end else begin
+            \$364  = 8'h04;
+          end
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          if (\$283 ) begin
+            \$364  = 8'h04;
+          end
+      6'h20:
+          if (\$284 ) begin
+            if (bad) begin
+              \$364  = 8'h04;
+            end
+          end
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$310 ) begin
+            if (\$320 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$315 ) begin
+            if (\$327 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$316 ) begin
+            if (\$328 ) begin
+              \$364  = 8'h04;
+            end
+          end else if (\$319 ) begin
+            if (\$330 ) begin
+              \$364  = 8'h04;
+            end
+          end else begin
+            \$364  = 8'h04;
+          end
+    endcase
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$365  = keep;
+    casez (dispatch_state)
+      6'h00:
+          \$365  = 1'h0;
+      6'h01:
+          /* empty */;
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$159 ) begin
+          end else if (\$160 ) begin
+          end else begin
+            \$365  = \$169 ;
+          end
+    endcase
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$366  = cvalid;
+    casez (dispatch_state)
+      6'h00:
+          \$366  = 1'h0;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          if (\$222 ) begin
+            if (after_emit_pots) begin
+              \$366  = 1'h0;
+            end
+          end
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$366  = 1'h0;
+          end
+      6'h23:
+          /* empty */;
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$366  = 1'h1;
+          end
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$366  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$367  = k;
+    casez (dispatch_state)
+      6'h00:
+          \$367  = 11'h000;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          \$367  = \$184 [10:0];
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                (* full_case = 32'd1 *)
+                if (\$187 ) begin
+                end else begin
+                  \$367  = 11'h000;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$188 ) begin
+                end else begin
+                  \$367  = 11'h000;
+                end
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$367  = 11'h000;
+                end
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                end else if (\$196 ) begin
+                end else if (\$200 ) begin
+                end else begin
+                  \$367  = 11'h000;
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$204 ) begin
+                end else if (\$205 ) begin
+                end else if (\$209 ) begin
+                end else if (\$214 ) begin
+                end else begin
+                  \$367  = 11'h000;
+                end
+          endcase
+      6'h07:
+          \$367  = \$219 [10:0];
+      6'h08:
+          if (fc_cmd__ready) begin
+            \$367  = \$226 [10:0];
+            if (\$227 ) begin
+              \$367  = 11'h000;
+            end
+          end
+      6'h10:
+          if (fc_cmd__ready) begin
+            \$367  = \$228 [10:0];
+            if (\$229 ) begin
+              \$367  = 11'h000;
+            end
+          end
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$367  = 11'h000;
+          end
+      6'h11:
+          if (fc_cmd__ready) begin
+            \$367  = \$231 [10:0];
+          end
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$367  = 11'h000;
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+        begin
+          \$367  = \$239 [10:0];
+          if (\$240 ) begin
+            \$367  = 11'h000;
+          end
+        end
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          \$367  = 11'h000;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$367  = 11'h000;
+          end
+    endcase
+    if (rst) begin
+      \$367  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$368  = dispatch_state;
+    casez (dispatch_state)
+      6'h00:
+          if (\$153 ) begin
+            \$368  = 6'h01;
+          end
+      6'h01:
+          if (\$155 ) begin
+            \$368  = 6'h02;
+          end
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$159 ) begin
+            \$368  = 6'h03;
+          end else if (\$160 ) begin
+            \$368  = 6'h03;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$183 ) begin
+              \$368  = 6'h04;
+            end else begin
+              \$368  = 6'h05;
+            end
+          end
+      6'h04:
+          if (\$186 ) begin
+            \$368  = 6'h06;
+          end
+      6'h06:
+          \$368  = 6'h00;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                (* full_case = 32'd1 *)
+                if (\$187 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h07;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$188 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h07;
+                end
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h08;
+                end
+            8'h31:
+                (* full_case = 32'd1 *)
+                if (\$190 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h09;
+                end
+            8'h30:
+                (* full_case = 32'd1 *)
+                if (\$191 ) begin
+                  \$368  = 6'h03;
+                end else if (\$192 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h0a;
+                end
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                  \$368  = 6'h03;
+                end else if (\$196 ) begin
+                  \$368  = 6'h03;
+                end else if (\$200 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h0b;
+                  if (\$201 ) begin
+                    \$368  = 6'h0c;
+                  end
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$204 ) begin
+                  \$368  = 6'h03;
+                end else if (\$205 ) begin
+                  \$368  = 6'h03;
+                end else if (\$209 ) begin
+                  \$368  = 6'h03;
+                end else if (\$214 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h0b;
+                  if (\$215 ) begin
+                    \$368  = 6'h0c;
+                  end
+                end
+            8'h10:
+                (* full_case = 32'd1 *)
+                if (\$217 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h0d;
+                end
+            8'h11:
+                (* full_case = 32'd1 *)
+                if (\$218 ) begin
+                  \$368  = 6'h03;
+                end else begin
+                  \$368  = 6'h0e;
+                end
+            default:
+                \$368  = 6'h03;
+          endcase
+      6'h07:
+          if (\$222 ) begin
+            (* full_case = 32'd1 *)
+            if (after_emit_pots) begin
+              \$368  = 6'h0f;
+            end else begin
+              \$368  = 6'h03;
+            end
+          end
+      6'h08:
+          if (fc_cmd__ready) begin
+            if (\$227 ) begin
+              \$368  = 6'h10;
+            end
+          end
+      6'h10:
+          if (fc_cmd__ready) begin
+            if (\$229 ) begin
+              \$368  = 6'h11;
+            end
+          end
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+            \$368  = 6'h03;
+          end else begin
+            \$368  = 6'h11;
+          end
+      6'h11:
+          if (fc_cmd__ready) begin
+            if (\$232 ) begin
+              \$368  = 6'h03;
+            end
+          end
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+            \$368  = 6'h03;
+          end else begin
+            if (fc_cmd__ready) begin
+              \$368  = 6'h07;
+            end
+          end
+      6'h0c:
+          \$368  = 6'h12;
+      6'h12:
+          (* full_case = 32'd1 *)
+          if (\$240 ) begin
+            \$368  = 6'h13;
+          end else begin
+            \$368  = 6'h0c;
+          end
+      6'h13:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$242 ) begin
+              \$368  = 6'h14;
+            end else begin
+              \$368  = 6'h0c;
+            end
+          end
+      6'h0b:
+          \$368  = 6'h15;
+      6'h15:
+          (* full_case = 32'd1 *)
+          if (\$245 ) begin
+            \$368  = 6'h16;
+          end else begin
+            \$368  = 6'h0b;
+          end
+      6'h16:
+          if (pixels__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$246 ) begin
+              \$368  = 6'h17;
+            end else begin
+              \$368  = 6'h0b;
+            end
+          end
+      6'h17:
+          if (spikes__valid) begin
+            \$368  = 6'h18;
+          end
+      6'h18:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$248 ) begin
+              \$368  = 6'h14;
+            end else begin
+              \$368  = 6'h18;
+            end
+          end
+      6'h14:
+          if (fc_rsp__valid) begin
+            (* full_case = 32'd1 *)
+            if (is_learn) begin
+              \$368  = 6'h19;
+            end else begin
+              \$368  = 6'h1a;
+            end
+          end
+      6'h19:
+          if (fc_cmd__ready) begin
+            \$368  = 6'h1b;
+          end
+      6'h1b:
+          if (fc_rsp__valid) begin
+            \$368  = 6'h1a;
+          end
+      6'h1a:
+          \$368  = 6'h07;
+      6'h0d:
+          if (\$259 ) begin
+            \$368  = 6'h1c;
+          end
+      6'h0e:
+          if (\$261 ) begin
+            \$368  = 6'h1d;
+          end
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            \$368  = 6'h1e;
+            if (end_over_w) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$265 ) begin
+            \$368  = 6'h1e;
+            if (end_over_2n) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$266 ) begin
+            \$368  = 6'h1f;
+            if (end_over_regs) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$269 ) begin
+            (* full_case = 32'd1 *)
+            if (loader__ok) begin
+              \$368  = 6'h20;
+            end else begin
+              \$368  = 6'h03;
+            end
+          end else begin
+            \$368  = 6'h03;
+          end
+      6'h1e:
+          (* full_case = 32'd1 *)
+          if (\$274 ) begin
+            (* full_case = 32'd1 *)
+            if (cvalid) begin
+              \$368  = 6'h21;
+            end else begin
+              \$368  = 6'h03;
+            end
+          end else if (\$276 ) begin
+            \$368  = 6'h22;
+          end else if (cvalid) begin
+            \$368  = 6'h21;
+          end else begin
+            \$368  = 6'h23;
+          end
+      6'h22:
+          \$368  = 6'h1e;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$368  = 6'h1e;
+          end
+      6'h23:
+          if (fc_cmd__ready) begin
+            \$368  = 6'h24;
+          end
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$368  = 6'h1e;
+          end
+      6'h1f:
+          (* full_case = 32'd1 *)
+          if (\$280 ) begin
+            \$368  = 6'h25;
+          end else begin
+            \$368  = 6'h26;
+          end
+      6'h26:
+          \$368  = 6'h1f;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+            \$368  = 6'h03;
+          end else begin
+            \$368  = 6'h11;
+          end
+      6'h20:
+          (* full_case = 32'd1 *)
+          if (\$284 ) begin
+            (* full_case = 32'd1 *)
+            if (bad) begin
+              \$368  = 6'h03;
+            end else if (\$285 ) begin
+              \$368  = 6'h03;
+            end else begin
+              \$368  = 6'h27;
+            end
+          end else begin
+            \$368  = 6'h28;
+          end
+      6'h28:
+          \$368  = 6'h20;
+      6'h27:
+          \$368  = 6'h29;
+      6'h29:
+          (* full_case = 32'd1 *)
+          if (\$307 ) begin
+            \$368  = 6'h2a;
+          end else begin
+            \$368  = 6'h2b;
+          end
+      6'h2b:
+          if (loader__wdata__ready) begin
+            \$368  = 6'h29;
+          end
+      6'h2a:
+          if (\$309 ) begin
+            \$368  = 6'h03;
+          end
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$310 ) begin
+            \$368  = 6'h0f;
+            if (\$320 ) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$315 ) begin
+            \$368  = 6'h0f;
+            if (\$327 ) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$316 ) begin
+            \$368  = 6'h2c;
+            if (\$328 ) begin
+              \$368  = 6'h03;
+            end
+          end else if (\$319 ) begin
+            (* full_case = 32'd1 *)
+            if (\$330 ) begin
+              \$368  = 6'h03;
+            end else if (\$331 ) begin
+              \$368  = 6'h03;
+            end else begin
+              \$368  = 6'h2d;
+            end
+          end else begin
+            \$368  = 6'h03;
+          end
+      6'h0f:
+          (* full_case = 32'd1 *)
+          if (\$332 ) begin
+            \$368  = 6'h03;
+          end else if (\$334 ) begin
+          end else begin
+            \$368  = 6'h2e;
+          end
+      6'h2e:
+          if (fc_cmd__ready) begin
+            \$368  = 6'h2f;
+          end
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$368  = 6'h0f;
+          end
+      6'h2c:
+          if (\$337 ) begin
+            \$368  = 6'h03;
+          end
+      6'h2d:
+          if (\$340 ) begin
+            \$368  = 6'h2a;
+          end
+      6'h03:
+          \$368  = 6'h30;
+      6'h30:
+          \$368  = 6'h31;
+      6'h31:
+          \$368  = 6'h32;
+      6'h32:
+          \$368  = 6'h00;
+    endcase
+    if (rst) begin
+      \$368  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$369  = hdr;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          if (\$154 ) begin
+            \$369  = { req__data, hdr[127:8] };
+          end
+    endcase
+    if (rst) begin
+      \$369  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$370  = plen;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          \$370  = \$157 [10:0];
     endcase
     if (rst) begin
       \$370  = 11'h000;
@@ -10419,236 +11287,39 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = base;
+    \$371  = rep_seq;
     casez (dispatch_state)
       6'h00:
-          \$371  = 11'h000;
+          /* empty */;
       6'h01:
           /* empty */;
       6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                /* empty */;
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                \$371  = 11'h003;
-            8'h23, 8'h21:
-                \$371  = 11'h004;
-            8'h10:
-                \$371  = 11'h007;
-          endcase
+        begin
+          \$371  = hdr[7:0];
+          if (\$159 ) begin
+            \$371  = 8'hff;
+          end
+        end
     endcase
     if (rst) begin
-      \$371  = 11'h000;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = status;
+    \$372  = rep_cmd;
     casez (dispatch_state)
       6'h00:
-          \$372  = 8'h00;
+          /* empty */;
       6'h01:
           /* empty */;
       6'h02:
+        begin
+          \$372  = \$158 ;
           if (\$159 ) begin
-            \$372  = 8'h05;
-          end else if (\$160 ) begin
-            \$372  = 8'h01;
+            \$372  = 8'hff;
           end
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                if (\$187 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h40:
-                if (\$188 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h02:
-                if (\$189 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h31:
-                if (\$190 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h30:
-                if (\$191 ) begin
-                  \$372  = 8'h03;
-                end else if (\$192 ) begin
-                  \$372  = 8'h06;
-                end
-            8'h22, 8'h20:
-                if (\$195 ) begin
-                  \$372  = 8'h03;
-                end else if (\$196 ) begin
-                  \$372  = 8'h06;
-                end else if (\$200 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h23, 8'h21:
-                if (\$204 ) begin
-                  \$372  = 8'h03;
-                end else if (\$205 ) begin
-                  \$372  = 8'h06;
-                end else if (\$209 ) begin
-                  \$372  = 8'h03;
-                end else if (\$214 ) begin
-                  \$372  = 8'h04;
-                end
-            8'h10:
-                if (\$217 ) begin
-                  \$372  = 8'h03;
-                end
-            8'h11:
-                if (\$218 ) begin
-                  \$372  = 8'h03;
-                end
-            default:
-                \$372  = 8'h02;
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          if (\$230 ) begin
-            \$372  = 8'h04;
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          if (\$235 ) begin
-            \$372  = 8'h04;
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$262 ) begin
-            if (end_over_w) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$265 ) begin
-            if (end_over_2n) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$266 ) begin
-            if (end_over_regs) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$269 ) begin
-            (* full_case = 32'd1 *)
-            if (loader__ok) begin
-            end else begin
-              \$372  = 8'h04;
-            end
-          end else begin
-            \$372  = 8'h04;
-          end
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          if (\$283 ) begin
-            \$372  = 8'h04;
-          end
-      6'h20:
-          if (\$284 ) begin
-            if (bad) begin
-              \$372  = 8'h04;
-            end
-          end
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$310 ) begin
-            if (\$320 ) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$315 ) begin
-            if (\$327 ) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$316 ) begin
-            if (\$328 ) begin
-              \$372  = 8'h04;
-            end
-          end else if (\$319 ) begin
-            if (\$330 ) begin
-              \$372  = 8'h04;
-            end
-          end else begin
-            \$372  = 8'h04;
-          end
+        end
     endcase
     if (rst) begin
       \$372  = 8'h00;
@@ -10656,766 +11327,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = keep;
-    casez (dispatch_state)
-      6'h00:
-          \$373  = 1'h0;
-      6'h01:
-          /* empty */;
-      6'h02:
-          (* full_case = 32'd1 *)
-          if (\$159 ) begin
-          end else if (\$160 ) begin
-          end else begin
-            \$373  = \$169 ;
-          end
-    endcase
-    if (rst) begin
-      \$373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = cvalid;
-    casez (dispatch_state)
-      6'h00:
-          \$374  = 1'h0;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          if (\$222 ) begin
-            if (after_emit_pots) begin
-              \$374  = 1'h0;
-            end
-          end
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          if (fc_cmd__ready) begin
-            \$374  = 1'h0;
-          end
-      6'h23:
-          /* empty */;
-      6'h24:
-          if (fc_rsp__valid) begin
-            \$374  = 1'h1;
-          end
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          if (fc_rsp__valid) begin
-            \$374  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = k;
-    casez (dispatch_state)
-      6'h00:
-          \$375  = 11'h000;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          \$375  = \$184 [10:0];
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$187 ) begin
-                end else begin
-                  \$375  = 11'h000;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$188 ) begin
-                end else begin
-                  \$375  = 11'h000;
-                end
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$375  = 11'h000;
-                end
-            8'h31:
-                /* empty */;
-            8'h30:
-                /* empty */;
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$195 ) begin
-                end else if (\$196 ) begin
-                end else if (\$200 ) begin
-                end else begin
-                  \$375  = 11'h000;
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$204 ) begin
-                end else if (\$205 ) begin
-                end else if (\$209 ) begin
-                end else if (\$214 ) begin
-                end else begin
-                  \$375  = 11'h000;
-                end
-          endcase
-      6'h07:
-          \$375  = \$219 [10:0];
-      6'h08:
-          if (fc_cmd__ready) begin
-            \$375  = \$226 [10:0];
-            if (\$227 ) begin
-              \$375  = 11'h000;
-            end
-          end
-      6'h10:
-          if (fc_cmd__ready) begin
-            \$375  = \$228 [10:0];
-            if (\$229 ) begin
-              \$375  = 11'h000;
-            end
-          end
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$375  = 11'h000;
-          end
-      6'h11:
-          if (fc_cmd__ready) begin
-            \$375  = \$231 [10:0];
-          end
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$375  = 11'h000;
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-        begin
-          \$375  = \$239 [10:0];
-          if (\$240 ) begin
-            \$375  = 11'h000;
-          end
-        end
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          \$375  = 11'h000;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$375  = 11'h000;
-          end
-    endcase
-    if (rst) begin
-      \$375  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = dispatch_state;
-    casez (dispatch_state)
-      6'h00:
-          if (\$153 ) begin
-            \$376  = 6'h01;
-          end
-      6'h01:
-          if (\$155 ) begin
-            \$376  = 6'h02;
-          end
-      6'h02:
-          (* full_case = 32'd1 *)
-          if (\$159 ) begin
-            \$376  = 6'h03;
-          end else if (\$160 ) begin
-            \$376  = 6'h03;
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$183 ) begin
-              \$376  = 6'h04;
-            end else begin
-              \$376  = 6'h05;
-            end
-          end
-      6'h04:
-          if (\$186 ) begin
-            \$376  = 6'h06;
-          end
-      6'h06:
-          \$376  = 6'h00;
-      6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$187 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h07;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$188 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h07;
-                end
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h08;
-                end
-            8'h31:
-                (* full_case = 32'd1 *)
-                if (\$190 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h09;
-                end
-            8'h30:
-                (* full_case = 32'd1 *)
-                if (\$191 ) begin
-                  \$376  = 6'h03;
-                end else if (\$192 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h0a;
-                end
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$195 ) begin
-                  \$376  = 6'h03;
-                end else if (\$196 ) begin
-                  \$376  = 6'h03;
-                end else if (\$200 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h0b;
-                  if (\$201 ) begin
-                    \$376  = 6'h0c;
-                  end
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$204 ) begin
-                  \$376  = 6'h03;
-                end else if (\$205 ) begin
-                  \$376  = 6'h03;
-                end else if (\$209 ) begin
-                  \$376  = 6'h03;
-                end else if (\$214 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h0b;
-                  if (\$215 ) begin
-                    \$376  = 6'h0c;
-                  end
-                end
-            8'h10:
-                (* full_case = 32'd1 *)
-                if (\$217 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h0d;
-                end
-            8'h11:
-                (* full_case = 32'd1 *)
-                if (\$218 ) begin
-                  \$376  = 6'h03;
-                end else begin
-                  \$376  = 6'h0e;
-                end
-            default:
-                \$376  = 6'h03;
-          endcase
-      6'h07:
-          if (\$222 ) begin
-            (* full_case = 32'd1 *)
-            if (after_emit_pots) begin
-              \$376  = 6'h0f;
-            end else begin
-              \$376  = 6'h03;
-            end
-          end
-      6'h08:
-          if (fc_cmd__ready) begin
-            if (\$227 ) begin
-              \$376  = 6'h10;
-            end
-          end
-      6'h10:
-          if (fc_cmd__ready) begin
-            if (\$229 ) begin
-              \$376  = 6'h11;
-            end
-          end
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-            \$376  = 6'h03;
-          end else begin
-            \$376  = 6'h11;
-          end
-      6'h11:
-          if (fc_cmd__ready) begin
-            if (\$232 ) begin
-              \$376  = 6'h03;
-            end
-          end
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-            \$376  = 6'h03;
-          end else begin
-            if (fc_cmd__ready) begin
-              \$376  = 6'h07;
-            end
-          end
-      6'h0c:
-          \$376  = 6'h12;
-      6'h12:
-          (* full_case = 32'd1 *)
-          if (\$240 ) begin
-            \$376  = 6'h13;
-          end else begin
-            \$376  = 6'h0c;
-          end
-      6'h13:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$242 ) begin
-              \$376  = 6'h14;
-            end else begin
-              \$376  = 6'h0c;
-            end
-          end
-      6'h0b:
-          \$376  = 6'h15;
-      6'h15:
-          (* full_case = 32'd1 *)
-          if (\$245 ) begin
-            \$376  = 6'h16;
-          end else begin
-            \$376  = 6'h0b;
-          end
-      6'h16:
-          if (pixels__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$246 ) begin
-              \$376  = 6'h17;
-            end else begin
-              \$376  = 6'h0b;
-            end
-          end
-      6'h17:
-          if (spikes__valid) begin
-            \$376  = 6'h18;
-          end
-      6'h18:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$248 ) begin
-              \$376  = 6'h14;
-            end else begin
-              \$376  = 6'h18;
-            end
-          end
-      6'h14:
-          if (fc_rsp__valid) begin
-            (* full_case = 32'd1 *)
-            if (is_learn) begin
-              \$376  = 6'h19;
-            end else begin
-              \$376  = 6'h1a;
-            end
-          end
-      6'h19:
-          if (fc_cmd__ready) begin
-            \$376  = 6'h1b;
-          end
-      6'h1b:
-          if (fc_rsp__valid) begin
-            \$376  = 6'h1a;
-          end
-      6'h1a:
-          \$376  = 6'h07;
-      6'h0d:
-          if (\$259 ) begin
-            \$376  = 6'h1c;
-          end
-      6'h0e:
-          if (\$261 ) begin
-            \$376  = 6'h1d;
-          end
-      6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$262 ) begin
-            \$376  = 6'h1e;
-            if (end_over_w) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$265 ) begin
-            \$376  = 6'h1e;
-            if (end_over_2n) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$266 ) begin
-            \$376  = 6'h1f;
-            if (end_over_regs) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$269 ) begin
-            (* full_case = 32'd1 *)
-            if (loader__ok) begin
-              \$376  = 6'h20;
-            end else begin
-              \$376  = 6'h03;
-            end
-          end else begin
-            \$376  = 6'h03;
-          end
-      6'h1e:
-          (* full_case = 32'd1 *)
-          if (\$274 ) begin
-            (* full_case = 32'd1 *)
-            if (cvalid) begin
-              \$376  = 6'h21;
-            end else begin
-              \$376  = 6'h03;
-            end
-          end else if (\$276 ) begin
-            \$376  = 6'h22;
-          end else if (cvalid) begin
-            \$376  = 6'h21;
-          end else begin
-            \$376  = 6'h23;
-          end
-      6'h22:
-          \$376  = 6'h1e;
-      6'h21:
-          if (fc_cmd__ready) begin
-            \$376  = 6'h1e;
-          end
-      6'h23:
-          if (fc_cmd__ready) begin
-            \$376  = 6'h24;
-          end
-      6'h24:
-          if (fc_rsp__valid) begin
-            \$376  = 6'h1e;
-          end
-      6'h1f:
-          (* full_case = 32'd1 *)
-          if (\$280 ) begin
-            \$376  = 6'h25;
-          end else begin
-            \$376  = 6'h26;
-          end
-      6'h26:
-          \$376  = 6'h1f;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-            \$376  = 6'h03;
-          end else begin
-            \$376  = 6'h11;
-          end
-      6'h20:
-          (* full_case = 32'd1 *)
-          if (\$284 ) begin
-            (* full_case = 32'd1 *)
-            if (bad) begin
-              \$376  = 6'h03;
-            end else if (\$285 ) begin
-              \$376  = 6'h03;
-            end else begin
-              \$376  = 6'h27;
-            end
-          end else begin
-            \$376  = 6'h28;
-          end
-      6'h28:
-          \$376  = 6'h20;
-      6'h27:
-          \$376  = 6'h29;
-      6'h29:
-          (* full_case = 32'd1 *)
-          if (\$307 ) begin
-            \$376  = 6'h2a;
-          end else begin
-            \$376  = 6'h2b;
-          end
-      6'h2b:
-          if (loader__wdata__ready) begin
-            \$376  = 6'h29;
-          end
-      6'h2a:
-          if (\$309 ) begin
-            \$376  = 6'h03;
-          end
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$310 ) begin
-            \$376  = 6'h0f;
-            if (\$320 ) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$315 ) begin
-            \$376  = 6'h0f;
-            if (\$327 ) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$316 ) begin
-            \$376  = 6'h2c;
-            if (\$328 ) begin
-              \$376  = 6'h03;
-            end
-          end else if (\$319 ) begin
-            (* full_case = 32'd1 *)
-            if (\$330 ) begin
-              \$376  = 6'h03;
-            end else if (\$331 ) begin
-              \$376  = 6'h03;
-            end else begin
-              \$376  = 6'h2d;
-            end
-          end else begin
-            \$376  = 6'h03;
-          end
-      6'h0f:
-          (* full_case = 32'd1 *)
-          if (\$332 ) begin
-            \$376  = 6'h03;
-          end else if (\$334 ) begin
-          end else begin
-            \$376  = 6'h2e;
-          end
-      6'h2e:
-          if (fc_cmd__ready) begin
-            \$376  = 6'h2f;
-          end
-      6'h2f:
-          if (fc_rsp__valid) begin
-            \$376  = 6'h0f;
-          end
-      6'h2c:
-          if (\$337 ) begin
-            \$376  = 6'h03;
-          end
-      6'h2d:
-          if (\$340 ) begin
-            \$376  = 6'h2a;
-          end
-      6'h03:
-          \$376  = 6'h30;
-      6'h30:
-          \$376  = 6'h31;
-      6'h31:
-          \$376  = 6'h32;
-      6'h32:
-          \$376  = 6'h00;
-    endcase
-    if (rst) begin
-      \$376  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = hdr;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          if (\$154 ) begin
-            \$377  = { req__data, hdr[127:8] };
-          end
-    endcase
-    if (rst) begin
-      \$377  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = plen;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          \$378  = \$157 [10:0];
-    endcase
-    if (rst) begin
-      \$378  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = rep_seq;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-        begin
-          \$379  = hdr[7:0];
-          if (\$159 ) begin
-            \$379  = 8'hff;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$379  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = rep_cmd;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-        begin
-          \$380  = \$158 ;
-          if (\$159 ) begin
-            \$380  = 8'hff;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$380  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = ebuf;
+    \$373  = ebuf;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11433,17 +11345,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$381  = 160'h000000000000b71b000a31010001040000400001;
+                  \$373  = 160'h000000000000b71b000a31010001040000400001;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$381  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
+                  \$373  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
-          \$381  = \$220 ;
+          \$373  = \$220 ;
       6'h08:
           /* empty */;
       6'h10:
@@ -11457,7 +11369,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$381  = { 143'h000000000000000000000000000000000000, \$237  };
+              \$373  = { 143'h000000000000000000000000000000000000, \$237  };
             end
           end
       6'h0c:
@@ -11483,7 +11395,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$381  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
+          \$373  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
       6'h0d:
           /* empty */;
       6'h0e:
@@ -11492,7 +11404,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$262 ) begin
           end else if (\$265 ) begin
           end else if (\$266 ) begin
-            \$381  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
       6'h1e:
           /* empty */;
@@ -11510,37 +11422,37 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$381 [7:0] = req__data;
+                \$373 [7:0] = req__data;
             4'h1:
-                \$381 [15:8] = req__data;
+                \$373 [15:8] = req__data;
             4'h2:
-                \$381 [23:16] = req__data;
+                \$373 [23:16] = req__data;
             4'h3:
-                \$381 [31:24] = req__data;
+                \$373 [31:24] = req__data;
             4'h4:
-                \$381 [39:32] = req__data;
+                \$373 [39:32] = req__data;
             4'h5:
-                \$381 [47:40] = req__data;
+                \$373 [47:40] = req__data;
             4'h6:
-                \$381 [55:48] = req__data;
+                \$373 [55:48] = req__data;
             4'h7:
-                \$381 [63:56] = req__data;
+                \$373 [63:56] = req__data;
             4'h8:
-                \$381 [71:64] = req__data;
+                \$373 [71:64] = req__data;
             4'h9:
-                \$381 [79:72] = req__data;
+                \$373 [79:72] = req__data;
             4'ha:
-                \$381 [87:80] = req__data;
+                \$373 [87:80] = req__data;
             4'hb:
-                \$381 [95:88] = req__data;
+                \$373 [95:88] = req__data;
             4'hc:
-                \$381 [103:96] = req__data;
+                \$373 [103:96] = req__data;
             4'hd:
-                \$381 [111:104] = req__data;
+                \$373 [111:104] = req__data;
             4'he:
-                \$381 [119:112] = req__data;
+                \$373 [119:112] = req__data;
             4'hf:
-                \$381 [127:120] = req__data;
+                \$373 [127:120] = req__data;
           endcase
       6'h25:
           /* empty */;
@@ -11560,16 +11472,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$310 ) begin
           end else if (\$315 ) begin
           end else if (\$316 ) begin
-            \$381  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+            \$373  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
     endcase
     if (rst) begin
-      \$381  = 160'h0000000000000000000000000000000000000000;
+      \$373  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = n;
+    \$374  = n;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11587,13 +11499,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$382  = 16'h000f;
+                  \$374  = 16'h000f;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$382  = 16'h0014;
+                  \$374  = 16'h0014;
                 end
             8'h02:
                 /* empty */;
@@ -11602,18 +11514,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$382  = { \$194 [11], \$194 [11], \$194 [11], \$194 [11], \$194  };
+                \$374  = { \$194 [11], \$194 [11], \$194 [11], \$194 [11], \$194  };
             8'h23, 8'h21:
-                \$382  = { \$203 [11], \$203 [11], \$203 [11], \$203 [11], \$203  };
+                \$374  = { \$203 [11], \$203 [11], \$203 [11], \$203 [11], \$203  };
             8'h10:
-                \$382  = { \$216 [11], \$216 [11], \$216 [11], \$216 [11], \$216  };
+                \$374  = { \$216 [11], \$216 [11], \$216 [11], \$216 [11], \$216  };
             8'h11:
-                \$382  = hdr[71:56];
+                \$374  = hdr[71:56];
           endcase
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$382  = \$225 [15:0];
+              \$374  = \$225 [15:0];
             end
           end
       6'h08:
@@ -11629,7 +11541,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$382  = 16'h0002;
+              \$374  = 16'h0002;
             end
           end
       6'h0c:
@@ -11655,15 +11567,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$382  = 16'h0005;
+          \$374  = 16'h0005;
     endcase
     if (rst) begin
-      \$382  = 16'h0000;
+      \$374  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = after_emit_pots;
+    \$375  = after_emit_pots;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11681,13 +11593,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$187 ) begin
                 end else begin
-                  \$383  = 1'h0;
+                  \$375  = 1'h0;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
                 if (\$188 ) begin
                 end else begin
-                  \$383  = 1'h0;
+                  \$375  = 1'h0;
                 end
           endcase
       6'h07:
@@ -11705,7 +11617,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$383  = 1'h0;
+              \$375  = 1'h0;
             end
           end
       6'h0c:
@@ -11731,15 +11643,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$383  = \$257 ;
+          \$375  = \$257 ;
     endcase
     if (rst) begin
-      \$383  = 1'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = reg_num_neurons;
+    \$376  = reg_num_neurons;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11761,7 +11673,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$384  = 16'h0000;
+                  \$376  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11774,7 +11686,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$230 ) begin
           end else begin
-            \$384  = hdr[127:112];
+            \$376  = hdr[127:112];
           end
       6'h11:
           /* empty */;
@@ -11783,111 +11695,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$384  = add_total[15:0];
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$384  = ebuf[15:0];
-          end
-    endcase
-    if (rst) begin
-      \$384  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = reg_num_classes;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$385  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$385  = hdr[31:16];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$235 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$385  = \$236 [15:0];
+              \$376  = add_total[15:0];
             end
           end
       6'h0c:
@@ -11938,16 +11746,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$283 ) begin
           end else begin
-            \$385  = ebuf[31:16];
+            \$376  = ebuf[15:0];
           end
     endcase
     if (rst) begin
-      \$385  = 16'h0000;
+      \$376  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = reg_neurons_per_class;
+    \$377  = reg_num_classes;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11969,7 +11777,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$386  = 16'h0000;
+                  \$377  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11982,497 +11790,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$230 ) begin
           end else begin
-            \$386  = hdr[47:32];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$386  = ebuf[47:32];
-          end
-    endcase
-    if (rst) begin
-      \$386  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = reg_thswap_init;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$387  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$387  = hdr[63:48];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$387  = ebuf[63:48];
-          end
-    endcase
-    if (rst) begin
-      \$387  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = reg_decay;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$388  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$388  = hdr[79:64];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$388  = ebuf[79:64];
-          end
-    endcase
-    if (rst) begin
-      \$388  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = reg_thswap_min;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$389  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$389  = hdr[95:80];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$389  = ebuf[95:80];
-          end
-    endcase
-    if (rst) begin
-      \$389  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = reg_thl_cap;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$390  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$390  = hdr[111:96];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$283 ) begin
-          end else begin
-            \$390  = ebuf[111:96];
-          end
-    endcase
-    if (rst) begin
-      \$390  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = reg_offset;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$189 ) begin
-                end else begin
-                  \$391  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$230 ) begin
-          end else begin
-            \$391  = 16'h0000;
+            \$377  = hdr[31:16];
           end
       6'h11:
           /* empty */;
@@ -12481,7 +11799,601 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           if (\$235 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$391  = 16'h0000;
+              \$377  = \$236 [15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$377  = ebuf[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$377  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$378  = reg_neurons_per_class;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$378  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$378  = hdr[47:32];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$378  = ebuf[47:32];
+          end
+    endcase
+    if (rst) begin
+      \$378  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$379  = reg_thswap_init;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$379  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$379  = hdr[63:48];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$379  = ebuf[63:48];
+          end
+    endcase
+    if (rst) begin
+      \$379  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$380  = reg_decay;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$380  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$380  = hdr[79:64];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$380  = ebuf[79:64];
+          end
+    endcase
+    if (rst) begin
+      \$380  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$381  = reg_thswap_min;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$381  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$381  = hdr[95:80];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$381  = ebuf[95:80];
+          end
+    endcase
+    if (rst) begin
+      \$381  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$382  = reg_thl_cap;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$382  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$382  = hdr[111:96];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$283 ) begin
+          end else begin
+            \$382  = ebuf[111:96];
+          end
+    endcase
+    if (rst) begin
+      \$382  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$383  = reg_offset;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$189 ) begin
+                end else begin
+                  \$383  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$230 ) begin
+          end else begin
+            \$383  = 16'h0000;
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$235 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$383  = 16'h0000;
             end
           end
       6'h0c:
@@ -12506,7 +12418,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1b:
           if (fc_rsp__valid) begin
-            \$391  = fc_rsp__payload[19:4];
+            \$383  = fc_rsp__payload[19:4];
           end
       6'h1a:
           /* empty */;
@@ -12534,16 +12446,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$283 ) begin
           end else begin
-            \$391  = ebuf[127:112];
+            \$383  = ebuf[127:112];
           end
     endcase
     if (rst) begin
-      \$391  = 16'h0000;
+      \$383  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = infer_cycles;
+    \$384  = infer_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12565,7 +12477,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$392  = 32'd0;
+                  \$384  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12601,17 +12513,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             (* full_case = 32'd1 *)
             if (is_learn) begin
             end else begin
-              \$392  = \$251 [31:0];
+              \$384  = \$251 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$392  = 32'd0;
+      \$384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = learn_cycles;
+    \$385  = learn_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12633,7 +12545,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$189 ) begin
                 end else begin
-                  \$393  = 32'd0;
+                  \$385  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12667,17 +12579,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h14:
           if (fc_rsp__valid) begin
             if (is_learn) begin
-              \$393  = \$250 [31:0];
+              \$385  = \$250 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$393  = 32'd0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = is_learn;
+    \$386  = is_learn;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12702,18 +12614,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$394  = 1'h0;
+                \$386  = 1'h0;
             8'h23, 8'h21:
-                \$394  = 1'h1;
+                \$386  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$394  = 1'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = from_frame;
+    \$387  = from_frame;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12738,18 +12650,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$395  = \$193 ;
+                \$387  = \$193 ;
             8'h23, 8'h21:
-                \$395  = \$202 ;
+                \$387  = \$202 ;
           endcase
     endcase
     if (rst) begin
-      \$395  = 1'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = counting;
+    \$388  = counting;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12779,7 +12691,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$396  = 1'h1;
+                  \$388  = 1'h1;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -12788,7 +12700,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$396  = 1'h1;
+                  \$388  = 1'h1;
                 end
           endcase
       6'h07:
@@ -12821,16 +12733,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$396  = 1'h0;
+            \$388  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$396  = 1'h0;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = wk;
+    \$389  = wk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12860,7 +12772,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$196 ) begin
                 end else if (\$200 ) begin
                 end else begin
-                  \$397  = 1'h0;
+                  \$389  = 1'h0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
@@ -12869,7 +12781,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 end else if (\$209 ) begin
                 end else if (\$214 ) begin
                 end else begin
-                  \$397  = 1'h0;
+                  \$389  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12890,7 +12802,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h13:
           if (fc_cmd__ready) begin
-            \$397  = \$241 [0];
+            \$389  = \$241 [0];
           end
       6'h0b:
           /* empty */;
@@ -12902,16 +12814,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h18:
           if (fc_cmd__ready) begin
-            \$397  = \$247 [0];
+            \$389  = \$247 [0];
           end
     endcase
     if (rst) begin
-      \$397  = 1'h0;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = a;
+    \$390  = a;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12940,14 +12852,14 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
             8'h23, 8'h21:
                 /* empty */;
             8'h10:
-                \$398  = { 1'h0, hdr[55:24] };
+                \$390  = { 1'h0, hdr[55:24] };
             8'h11:
-                \$398  = { 1'h0, hdr[55:24] };
+                \$390  = { 1'h0, hdr[55:24] };
           endcase
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$398  = 33'h000000000;
+              \$390  = 33'h000000000;
             end
           end
       6'h08:
@@ -12993,7 +12905,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1e:
           /* empty */;
       6'h22:
-          \$398  = \$279 [32:0];
+          \$390  = \$279 [32:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -13003,7 +12915,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1f:
           /* empty */;
       6'h26:
-          \$398  = \$282 [32:0];
+          \$390  = \$282 [32:0];
       6'h25:
           /* empty */;
       6'h20:
@@ -13023,7 +12935,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0f:
           if (\$332 ) begin
           end else if (\$334 ) begin
-            \$398  = \$336 [32:0];
+            \$390  = \$336 [32:0];
           end
       6'h2e:
           /* empty */;
@@ -13033,16 +12945,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           if (\$337 ) begin
           end else begin
-            \$398  = \$339 [32:0];
+            \$390  = \$339 [32:0];
           end
     endcase
     if (rst) begin
-      \$398  = 33'h000000000;
+      \$390  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = ok_wait;
+    \$391  = ok_wait;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13074,13 +12986,13 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
                 (* full_case = 32'd1 *)
                 if (\$217 ) begin
                 end else begin
-                  \$399  = 1'h0;
+                  \$391  = 1'h0;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
                 if (\$218 ) begin
                 end else begin
-                  \$399  = 1'h0;
+                  \$391  = 1'h0;
                 end
           endcase
       6'h07:
@@ -13120,17 +13032,17 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1a:
           /* empty */;
       6'h0d:
-          \$399  = \$258 [0];
+          \$391  = \$258 [0];
       6'h0e:
-          \$399  = \$260 [0];
+          \$391  = \$260 [0];
     endcase
     if (rst) begin
-      \$399  = 1'h0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$400  = is_w;
+    \$392  = is_w;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13147,7 +13059,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$400  = 1'h0;
+              \$392  = 1'h0;
             end
           end
       6'h08:
@@ -13190,9 +13102,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$400  = 1'h1;
+            \$392  = 1'h1;
           end else if (\$265 ) begin
-            \$400  = 1'h0;
+            \$392  = 1'h0;
           end
       6'h1e:
           /* empty */;
@@ -13224,18 +13136,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1d:
           if (\$310 ) begin
-            \$400  = 1'h1;
+            \$392  = 1'h1;
           end else if (\$315 ) begin
-            \$400  = 1'h0;
+            \$392  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$400  = 1'h0;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$401  = fc_rd_op;
+    \$393  = fc_rd_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13252,7 +13164,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h07:
           if (\$222 ) begin
             if (after_emit_pots) begin
-              \$401  = 4'h9;
+              \$393  = 4'h9;
             end
           end
       6'h08:
@@ -13295,9 +13207,9 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$401  = 4'h4;
+            \$393  = 4'h4;
           end else if (\$265 ) begin
-            \$401  = \$271 ;
+            \$393  = \$271 ;
           end
       6'h1e:
           /* empty */;
@@ -13329,18 +13241,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1d:
           if (\$310 ) begin
-            \$401  = 4'h4;
+            \$393  = 4'h4;
           end else if (\$315 ) begin
-            \$401  = \$324 ;
+            \$393  = \$324 ;
           end
     endcase
     if (rst) begin
-      \$401  = 4'h0;
+      \$393  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$402  = word;
+    \$394  = word;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13369,15 +13281,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0c:
           /* empty */;
       6'h12:
-          \$402  = { req__data, word[63:8] };
+          \$394  = { req__data, word[63:8] };
     endcase
     if (rst) begin
-      \$402  = 64'h0000000000000000;
+      \$394  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$403  = pix;
+    \$395  = pix;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13412,15 +13324,15 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h0b:
           /* empty */;
       6'h15:
-          \$403  = req__data;
+          \$395  = req__data;
     endcase
     if (rst) begin
-      \$403  = 8'h00;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$404  = pc;
+    \$396  = pc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13456,19 +13368,19 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h15:
         begin
-          \$404  = \$244 [0];
+          \$396  = \$244 [0];
           if (\$245 ) begin
-            \$404  = 1'h0;
+            \$396  = 1'h0;
           end
         end
     endcase
     if (rst) begin
-      \$404  = 1'h0;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$405  = spk;
+    \$397  = spk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13508,16 +13420,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h17:
           if (spikes__valid) begin
-            \$405  = spikes__payload;
+            \$397  = spikes__payload;
           end
     endcase
     if (rst) begin
-      \$405  = 64'h0000000000000000;
+      \$397  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$406  = res_cls;
+    \$398  = res_cls;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13561,16 +13473,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$406  = { 5'h00, fc_rsp__payload[89:79] };
+            \$398  = { 5'h00, fc_rsp__payload[89:79] };
           end
     endcase
     if (rst) begin
-      \$406  = 16'h0000;
+      \$398  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$407  = res_neuron;
+    \$399  = res_neuron;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13614,16 +13526,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$407  = { 5'h00, fc_rsp__payload[78:68] };
+            \$399  = { 5'h00, fc_rsp__payload[78:68] };
           end
     endcase
     if (rst) begin
-      \$407  = 16'h0000;
+      \$399  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$408  = res_learned;
+    \$400  = res_learned;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13667,16 +13579,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$408  = \$249 ;
+            \$400  = \$249 ;
           end
     endcase
     if (rst) begin
-      \$408  = 1'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$409  = fc_wr_op;
+    \$401  = fc_wr_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13732,18 +13644,18 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h1c:
           if (\$262 ) begin
-            \$409  = 4'h3;
+            \$401  = 4'h3;
           end else if (\$265 ) begin
-            \$409  = \$273 ;
+            \$401  = \$273 ;
           end
     endcase
     if (rst) begin
-      \$409  = 4'h0;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$410  = s_acc;
+    \$402  = s_acc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13803,7 +13715,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           end else if (\$266 ) begin
           end else if (\$269 ) begin
             if (loader__ok) begin
-              \$410  = 32'd0;
+              \$402  = 32'd0;
             end
           end
       6'h1e:
@@ -13827,16 +13739,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h28:
           if (\$287 ) begin
           end else if (\$288 ) begin
-            \$410  = { req__data, s_acc[31:8] };
+            \$402  = { req__data, s_acc[31:8] };
           end
     endcase
     if (rst) begin
-      \$410  = 32'd0;
+      \$402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$411  = bad;
+    \$403  = bad;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13896,7 +13808,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           end else if (\$266 ) begin
           end else if (\$269 ) begin
             if (loader__ok) begin
-              \$411  = 1'h0;
+              \$403  = 1'h0;
             end
           end
       6'h1e:
@@ -13920,23 +13832,23 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h28:
           if (\$287 ) begin
             if (\$293 ) begin
-              \$411  = 1'h1;
+              \$403  = 1'h1;
             end
           end else if (\$288 ) begin
             if (\$294 ) begin
               if (\$306 ) begin
-                \$411  = 1'h1;
+                \$403  = 1'h1;
               end
             end
           end
     endcase
     if (rst) begin
-      \$411  = 1'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$412  = cache;
+    \$404  = cache;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13998,21 +13910,21 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           (* full_case = 32'd1 *)
           casez (\$277 )
             3'h0:
-                \$412 [7:0] = req__data;
+                \$404 [7:0] = req__data;
             3'h1:
-                \$412 [15:8] = req__data;
+                \$404 [15:8] = req__data;
             3'h2:
-                \$412 [23:16] = req__data;
+                \$404 [23:16] = req__data;
             3'h3:
-                \$412 [31:24] = req__data;
+                \$404 [31:24] = req__data;
             3'h4:
-                \$412 [39:32] = req__data;
+                \$404 [39:32] = req__data;
             3'h5:
-                \$412 [47:40] = req__data;
+                \$404 [47:40] = req__data;
             3'h6:
-                \$412 [55:48] = req__data;
+                \$404 [55:48] = req__data;
             3'h7:
-                \$412 [63:56] = req__data;
+                \$404 [63:56] = req__data;
           endcase
       6'h21:
           /* empty */;
@@ -14020,7 +13932,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$412  = fc_rsp__payload[67:4];
+            \$404  = fc_rsp__payload[67:4];
           end
       6'h1f:
           /* empty */;
@@ -14048,16 +13960,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$412  = fc_rsp__payload[67:4];
+            \$404  = fc_rsp__payload[67:4];
           end
     endcase
     if (rst) begin
-      \$412  = 64'h0000000000000000;
+      \$404  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$413  = cidx;
+    \$405  = cidx;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14123,7 +14035,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$413  = \$8 [31:0];
+            \$405  = \$8 [31:0];
           end
       6'h1f:
           /* empty */;
@@ -14151,16 +14063,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$413  = \$8 [31:0];
+            \$405  = \$8 [31:0];
           end
     endcase
     if (rst) begin
-      \$413  = 32'd0;
+      \$405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$414  = last_valid;
+    \$406  = last_valid;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14264,16 +14176,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$414  = 1'h1;
+            \$406  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$414  = 1'h0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$415  = last_seq;
+    \$407  = last_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14377,16 +14289,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$415  = rep_seq;
+            \$407  = rep_seq;
           end
     endcase
     if (rst) begin
-      \$415  = 8'h00;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$416  = last_cmd;
+    \$408  = last_cmd;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14490,16 +14402,16 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$416  = hdr[15:8];
+            \$408  = hdr[15:8];
           end
     endcase
     if (rst) begin
-      \$416  = 8'h00;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$417  = last_len;
+    \$409  = last_len;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14603,11 +14515,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
           /* empty */;
       6'h32:
           if (keep) begin
-            \$417  = \$342 [3:0];
+            \$409  = \$342 [3:0];
           end
     endcase
     if (rst) begin
-      \$417  = 4'h0;
+      \$409  = 4'h0;
     end
   end
   assign label = hdr[31:16];
@@ -14616,7 +14528,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign loader__offset = hdr[55:24];
   assign req__addr = \$1 [10:0];
   assign loader__length = \$11 [10:0];
-  assign \port$7576$16  = hdr[55:16];
+  assign \port$7695$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14664,7 +14576,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  reg [2:0] \$101 ;
+  wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -14686,7 +14598,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  reg [2:0] \$103 ;
+  wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
@@ -14749,155 +14661,155 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
-  wire [7:0] \$1087 ;
-  wire [8:0] \$1088 ;
-  wire [8:0] \$1089 ;
-  reg [2:0] \$109 ;
-  wire [4:0] \$1090 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
   wire \$1091 ;
-  wire [4:0] \$1092 ;
-  wire [5:0] \$1093 ;
+  wire \$1092 ;
+  wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire [19:0] \$1099 ;
+  wire \$1099 ;
   wire [21:0] \$11 ;
   wire \$110 ;
-  wire [21:0] \$1100 ;
+  wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
-  wire [21:0] \$1103 ;
-  wire [21:0] \$1104 ;
+  wire \$1103 ;
+  wire \$1104 ;
   wire \$1105 ;
-  wire [19:0] \$1106 ;
-  wire [21:0] \$1107 ;
+  wire \$1106 ;
+  wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire \$111 ;
-  wire [21:0] \$1110 ;
-  wire [21:0] \$1111 ;
+  wire \$1110 ;
+  wire \$1111 ;
   wire \$1112 ;
-  wire [19:0] \$1113 ;
-  wire [21:0] \$1114 ;
+  wire \$1113 ;
+  wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire [21:0] \$1117 ;
-  wire [21:0] \$1118 ;
+  wire \$1117 ;
+  wire \$1118 ;
   wire \$1119 ;
-  reg [2:0] \$112 ;
-  wire [19:0] \$1120 ;
-  wire [21:0] \$1121 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire [21:0] \$1124 ;
-  wire [21:0] \$1125 ;
+  wire \$1124 ;
+  wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire [6:0] \$1131 ;
-  wire [7:0] \$1132 ;
-  wire \$1133 ;
+  wire [7:0] \$1130 ;
+  wire [8:0] \$1131 ;
+  wire [8:0] \$1132 ;
+  wire [4:0] \$1133 ;
   wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
+  wire [4:0] \$1135 ;
+  wire [5:0] \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
+  wire [19:0] \$1142 ;
+  wire [21:0] \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
+  wire [21:0] \$1146 ;
+  wire [21:0] \$1147 ;
   wire \$1148 ;
-  wire \$1149 ;
-  reg [15:0] \$115 ;
-  wire \$1150 ;
+  wire [19:0] \$1149 ;
+  wire \$115 ;
+  wire [21:0] \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
+  wire [21:0] \$1153 ;
+  wire [21:0] \$1154 ;
   wire \$1155 ;
-  reg [2:0] \$1156 ;
-  wire \$1157 ;
+  wire [19:0] \$1156 ;
+  wire [21:0] \$1157 ;
   wire \$1158 ;
-  reg [2:0] \$1159 ;
-  reg [10:0] \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
+  wire \$1159 ;
+  wire \$116 ;
+  wire [21:0] \$1160 ;
+  wire [21:0] \$1161 ;
   wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
+  wire [19:0] \$1163 ;
+  wire [21:0] \$1164 ;
   wire \$1165 ;
-  wire [6:0] \$1166 ;
-  reg [2:0] \$1167 ;
-  wire \$1168 ;
+  wire \$1166 ;
+  wire [21:0] \$1167 ;
+  wire [21:0] \$1168 ;
   wire \$1169 ;
-  wire [16:0] \$117 ;
-  reg [2:0] \$1170 ;
+  wire \$117 ;
+  wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire [3:0] \$1173 ;
-  wire [3:0] \$1174 ;
-  reg [2:0] \$1175 ;
+  wire \$1173 ;
+  wire [6:0] \$1174 ;
+  wire [7:0] \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire [1:0] \$1178 ;
-  reg [2:0] \$1179 ;
-  reg [5:0] \$118 ;
-  reg [2:0] \$1180 ;
-  wire [7:0] \$1181 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
   wire \$1182 ;
-  wire [5:0] \$1183 ;
-  wire [5:0] \$1184 ;
-  reg [2:0] \$1185 ;
-  wire \$1186 ;
-  wire [3:0] \$1187 ;
-  wire [3:0] \$1188 ;
-  reg [2:0] \$1189 ;
-  wire [6:0] \$119 ;
-  reg [2:0] \$1190 ;
-  reg [1:0] \$1191 ;
+  reg [2:0] \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  reg [2:0] \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
   wire \$1192 ;
-  wire \$1193 ;
-  reg [1:0] \$1194 ;
+  wire [6:0] \$1193 ;
+  reg [2:0] \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
-  wire \$1197 ;
+  reg [2:0] \$1197 ;
   wire \$1198 ;
-  wire [3:0] \$1199 ;
+  wire \$1199 ;
   wire [21:0] \$12 ;
-  reg \$120 ;
+  wire \$120 ;
   wire [3:0] \$1200 ;
-  reg [1:0] \$1201 ;
-  wire [1:0] \$1202 ;
-  reg [1:0] \$1203 ;
-  reg [1:0] \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire [64:0] \$1209 ;
-  wire [6:0] \$121 ;
-  wire [64:0] \$1210 ;
-  wire [64:0] \$1211 ;
-  wire [64:0] \$1212 ;
+  wire [3:0] \$1201 ;
+  reg [2:0] \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire [1:0] \$1205 ;
+  reg [2:0] \$1206 ;
+  reg [2:0] \$1207 ;
+  wire [7:0] \$1208 ;
+  wire \$1209 ;
+  wire \$121 ;
+  wire [5:0] \$1210 ;
+  wire [5:0] \$1211 ;
+  reg [2:0] \$1212 ;
   wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
+  wire [3:0] \$1214 ;
+  wire [3:0] \$1215 ;
+  reg [2:0] \$1216 ;
+  reg [2:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  reg [4:0] \$122 ;
+  wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -14908,29 +14820,29 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire [3:0] \$123 ;
+  reg [2:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
-  wire \$1235 ;
+  reg [1:0] \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
-  wire \$1238 ;
+  reg [1:0] \$1238 ;
   wire \$1239 ;
-  wire [5:0] \$124 ;
+  wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
+  wire [3:0] \$1243 ;
+  wire [3:0] \$1244 ;
+  reg [1:0] \$1245 ;
+  wire [1:0] \$1246 ;
+  reg [1:0] \$1247 ;
+  reg [1:0] \$1248 ;
   wire \$1249 ;
-  wire \$125 ;
+  reg [2:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -14939,11 +14851,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
-  reg [2:0] \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
+  wire [64:0] \$1258 ;
+  wire [64:0] \$1259 ;
+  wire \$126 ;
+  wire [64:0] \$1260 ;
+  wire [64:0] \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
@@ -14974,7 +14886,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  reg [2:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
@@ -14997,7 +14909,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire \$131 ;
+  reg [2:0] \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
@@ -15030,7 +14942,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
-  reg [1:0] \$134 ;
+  reg [2:0] \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
@@ -15052,7 +14964,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1357 ;
   wire \$1358 ;
   wire \$1359 ;
-  reg [1:0] \$136 ;
+  wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
@@ -15063,7 +14975,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
-  wire \$137 ;
+  reg [15:0] \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
@@ -15074,7 +14986,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
-  wire \$138 ;
+  reg [10:0] \$138 ;
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
@@ -15085,7 +14997,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
-  reg [1:0] \$139 ;
+  wire [16:0] \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
@@ -15097,7 +15009,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1398 ;
   wire \$1399 ;
   wire [21:0] \$14 ;
-  wire \$140 ;
+  reg [5:0] \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
@@ -15108,7 +15020,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  reg [1:0] \$141 ;
+  wire [6:0] \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
@@ -15119,7 +15031,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
-  wire \$142 ;
+  reg \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -15130,7 +15042,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire \$143 ;
+  wire [6:0] \$143 ;
   wire \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
@@ -15141,7 +15053,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  reg [12:0] \$144 ;
+  reg [4:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
@@ -15152,7 +15064,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
-  reg [8:0] \$145 ;
+  wire [3:0] \$145 ;
   wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
@@ -15163,7 +15075,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
-  wire [13:0] \$146 ;
+  wire [5:0] \$146 ;
   wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
@@ -15174,7 +15086,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  reg [3:0] \$147 ;
+  wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
   wire \$1472 ;
@@ -15185,7 +15097,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
-  wire [4:0] \$148 ;
+  reg [2:0] \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
@@ -15196,7 +15108,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
-  reg [4:0] \$149 ;
+  wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
@@ -15208,7 +15120,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1498 ;
   wire \$1499 ;
   wire [21:0] \$15 ;
-  reg [2:0] \$150 ;
+  wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
@@ -15219,7 +15131,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
-  wire [3:0] \$151 ;
+  reg [2:0] \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
@@ -15274,7 +15186,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
-  wire \$156 ;
+  reg [1:0] \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
@@ -15296,7 +15208,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire \$158 ;
+  reg [1:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
@@ -15307,7 +15219,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  reg [5:0] \$159 ;
+  wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
@@ -15330,7 +15242,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
-  wire \$161 ;
+  reg [1:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
@@ -15341,7 +15253,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
-  reg [1:0] \$162 ;
+  wire \$162 ;
   wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
@@ -15352,7 +15264,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1627 ;
   wire \$1628 ;
   wire \$1629 ;
-  wire \$163 ;
+  reg [1:0] \$163 ;
   wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
@@ -15363,7 +15275,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
-  reg [1:0] \$164 ;
+  wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
@@ -15385,52 +15297,52 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
-  wire \$166 ;
+  reg [12:0] \$166 ;
   wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire [1:0] \$1663 ;
-  wire [7:0] \$1664 ;
+  wire \$1663 ;
+  wire \$1664 ;
   wire \$1665 ;
-  wire [5:0] \$1666 ;
-  wire [5:0] \$1667 ;
-  reg [1:0] \$1668 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
   wire \$1669 ;
-  reg [1:0] \$167 ;
-  wire [3:0] \$1670 ;
-  wire [3:0] \$1671 ;
-  reg [1:0] \$1672 ;
-  reg [1:0] \$1673 ;
-  reg [1:0] \$1674 ;
+  reg [8:0] \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
-  reg [1:0] \$1677 ;
+  wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
-  wire \$168 ;
+  wire [13:0] \$168 ;
   wire \$1680 ;
   wire \$1681 ;
-  wire [3:0] \$1682 ;
-  wire [3:0] \$1683 ;
-  reg [1:0] \$1684 ;
-  wire [1:0] \$1685 ;
-  reg [1:0] \$1686 ;
-  reg [1:0] \$1687 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
-  reg [1:0] \$169 ;
+  reg [3:0] \$169 ;
   wire \$1690 ;
   wire \$1691 ;
-  wire [64:0] \$1692 ;
-  wire [64:0] \$1693 ;
-  wire [64:0] \$1694 ;
-  wire [64:0] \$1695 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
   wire \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire [21:0] \$17 ;
-  wire \$170 ;
+  wire [4:0] \$170 ;
   wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
@@ -15441,21 +15353,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
-  wire \$171 ;
+  reg [4:0] \$171 ;
   wire \$1710 ;
   wire \$1711 ;
-  wire \$1712 ;
-  wire \$1713 ;
+  wire [1:0] \$1712 ;
+  wire [7:0] \$1713 ;
   wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
+  wire [5:0] \$1715 ;
+  wire [5:0] \$1716 ;
+  reg [1:0] \$1717 ;
   wire \$1718 ;
-  wire \$1719 ;
-  reg [12:0] \$172 ;
-  wire \$1720 ;
-  wire \$1721 ;
-  wire \$1722 ;
+  wire [3:0] \$1719 ;
+  reg [2:0] \$172 ;
+  wire [3:0] \$1720 ;
+  reg [1:0] \$1721 ;
+  reg [1:0] \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
   wire \$1725 ;
@@ -15463,7 +15375,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
-  reg [8:0] \$173 ;
+  wire [3:0] \$173 ;
   wire \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
@@ -15474,40 +15386,40 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1737 ;
   wire \$1738 ;
   wire \$1739 ;
-  wire [13:0] \$174 ;
-  wire \$1740 ;
+  wire \$174 ;
+  reg [1:0] \$1740 ;
   wire \$1741 ;
   wire \$1742 ;
-  wire \$1743 ;
+  reg [1:0] \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
-  reg [3:0] \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
+  wire [3:0] \$1748 ;
+  wire [3:0] \$1749 ;
+  wire \$175 ;
+  reg [1:0] \$1750 ;
+  wire [1:0] \$1751 ;
+  reg [1:0] \$1752 ;
+  reg [1:0] \$1753 ;
   wire \$1754 ;
   wire \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
   wire \$1758 ;
   wire \$1759 ;
-  wire [4:0] \$176 ;
+  wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
   wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
-  wire \$1766 ;
+  wire [64:0] \$1763 ;
+  wire [64:0] \$1764 ;
+  wire [64:0] \$1765 ;
+  wire [64:0] \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
-  reg [6:0] \$177 ;
+  wire \$177 ;
   wire \$1770 ;
   wire \$1771 ;
   wire \$1772 ;
@@ -15518,7 +15430,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1777 ;
   wire \$1778 ;
   wire \$1779 ;
-  reg [2:0] \$178 ;
+  wire \$178 ;
   wire \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
@@ -15529,7 +15441,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
-  wire [3:0] \$179 ;
+  wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
   wire \$1792 ;
@@ -15552,7 +15464,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1807 ;
   wire \$1808 ;
   wire \$1809 ;
-  wire \$181 ;
+  reg [5:0] \$181 ;
   wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
@@ -15585,7 +15497,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
-  wire \$184 ;
+  reg [1:0] \$184 ;
   wire \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
@@ -15607,7 +15519,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1857 ;
   wire \$1858 ;
   wire \$1859 ;
-  wire \$186 ;
+  reg [1:0] \$186 ;
   wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
@@ -15618,7 +15530,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
-  reg [6:0] \$187 ;
+  wire \$187 ;
   wire \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
@@ -15640,7 +15552,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
-  wire \$189 ;
+  reg [1:0] \$189 ;
   wire \$1890 ;
   wire \$1891 ;
   wire \$1892 ;
@@ -15652,7 +15564,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1898 ;
   wire \$1899 ;
   wire [21:0] \$19 ;
-  reg [1:0] \$190 ;
+  wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
   wire \$1902 ;
@@ -15663,7 +15575,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
-  wire \$191 ;
+  reg [1:0] \$191 ;
   wire \$1910 ;
   wire \$1911 ;
   wire \$1912 ;
@@ -15674,7 +15586,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1917 ;
   wire \$1918 ;
   wire \$1919 ;
-  reg [1:0] \$192 ;
+  wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
   wire \$1922 ;
@@ -15696,7 +15608,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
-  wire \$194 ;
+  reg [12:0] \$194 ;
   wire \$1940 ;
   wire \$1941 ;
   wire \$1942 ;
@@ -15707,7 +15619,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1947 ;
   wire \$1948 ;
   wire \$1949 ;
-  reg [1:0] \$195 ;
+  reg [8:0] \$195 ;
   wire \$1950 ;
   wire \$1951 ;
   wire \$1952 ;
@@ -15718,7 +15630,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1957 ;
   wire \$1958 ;
   wire \$1959 ;
-  wire \$196 ;
+  wire [13:0] \$196 ;
   wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
@@ -15729,7 +15641,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
-  reg [1:0] \$197 ;
+  reg [3:0] \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
@@ -15740,7 +15652,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1977 ;
   wire \$1978 ;
   wire \$1979 ;
-  wire \$198 ;
+  wire [4:0] \$198 ;
   wire \$1980 ;
   wire \$1981 ;
   wire \$1982 ;
@@ -15751,7 +15663,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1987 ;
   wire \$1988 ;
   wire \$1989 ;
-  wire \$199 ;
+  reg [6:0] \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
@@ -15764,7 +15676,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1999 ;
   wire [9:0] \$2 ;
   wire [21:0] \$20 ;
-  reg [12:0] \$200 ;
+  reg [2:0] \$200 ;
   wire \$2000 ;
   wire \$2001 ;
   wire \$2002 ;
@@ -15775,7 +15687,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2007 ;
   wire \$2008 ;
   wire \$2009 ;
-  reg [8:0] \$201 ;
+  wire [3:0] \$201 ;
   wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
@@ -15786,7 +15698,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
-  wire [13:0] \$202 ;
+  wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
@@ -15797,7 +15709,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
-  reg [3:0] \$203 ;
+  wire \$203 ;
   wire \$2030 ;
   wire \$2031 ;
   wire \$2032 ;
@@ -15808,7 +15720,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
-  wire [4:0] \$204 ;
+  wire \$204 ;
   wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
@@ -15819,7 +15731,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
-  reg [7:0] \$205 ;
+  wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
   wire \$2052 ;
@@ -15830,7 +15742,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
-  reg [2:0] \$206 ;
+  wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
   wire \$2062 ;
@@ -15841,7 +15753,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
-  wire [3:0] \$207 ;
+  wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
   wire \$2072 ;
@@ -15863,7 +15775,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
-  wire \$209 ;
+  reg [6:0] \$209 ;
   wire \$2090 ;
   wire \$2091 ;
   wire \$2092 ;
@@ -15897,7 +15809,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
-  wire \$212 ;
+  reg [1:0] \$212 ;
   wire \$2120 ;
   wire \$2121 ;
   wire \$2122 ;
@@ -15919,51 +15831,51 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
-  wire \$214 ;
+  reg [1:0] \$214 ;
   wire \$2140 ;
   wire \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
   wire \$2144 ;
   wire \$2145 ;
-  wire [1:0] \$2146 ;
-  wire [7:0] \$2147 ;
+  wire \$2146 ;
+  wire \$2147 ;
   wire \$2148 ;
-  wire [5:0] \$2149 ;
-  reg [7:0] \$215 ;
-  wire [5:0] \$2150 ;
-  reg [1:0] \$2151 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
   wire \$2152 ;
-  wire [3:0] \$2153 ;
-  wire [3:0] \$2154 ;
-  reg [1:0] \$2155 ;
-  reg [1:0] \$2156 ;
-  reg [1:0] \$2157 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
   wire \$2158 ;
   wire \$2159 ;
   wire \$216 ;
-  reg [1:0] \$2160 ;
+  wire \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
-  wire [3:0] \$2165 ;
-  wire [3:0] \$2166 ;
-  reg [1:0] \$2167 ;
-  wire [1:0] \$2168 ;
-  reg [1:0] \$2169 ;
-  wire \$217 ;
-  reg [1:0] \$2170 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  reg [1:0] \$217 ;
+  wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
   wire \$2174 ;
-  wire [64:0] \$2175 ;
-  wire [64:0] \$2176 ;
-  wire [64:0] \$2177 ;
-  wire [64:0] \$2178 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
   wire \$2179 ;
-  reg [1:0] \$218 ;
+  wire \$218 ;
   wire \$2180 ;
   wire \$2181 ;
   wire \$2182 ;
@@ -15974,7 +15886,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
-  wire \$219 ;
+  reg [1:0] \$219 ;
   wire \$2190 ;
   wire \$2191 ;
   wire \$2192 ;
@@ -15986,7 +15898,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2198 ;
   wire \$2199 ;
   wire [21:0] \$22 ;
-  reg [1:0] \$220 ;
+  wire \$220 ;
   wire \$2200 ;
   wire \$2201 ;
   wire \$2202 ;
@@ -16005,21 +15917,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
-  wire \$2217 ;
-  wire \$2218 ;
+  wire [1:0] \$2217 ;
+  wire [7:0] \$2218 ;
   wire \$2219 ;
-  wire \$222 ;
-  wire \$2220 ;
-  wire \$2221 ;
-  wire \$2222 ;
+  reg [12:0] \$222 ;
+  wire [5:0] \$2220 ;
+  wire [5:0] \$2221 ;
+  reg [1:0] \$2222 ;
   wire \$2223 ;
-  wire \$2224 ;
-  wire \$2225 ;
-  wire \$2226 ;
-  wire \$2227 ;
+  wire [3:0] \$2224 ;
+  wire [3:0] \$2225 ;
+  reg [1:0] \$2226 ;
+  reg [1:0] \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
-  reg [1:0] \$223 ;
+  reg [8:0] \$223 ;
   wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
@@ -16030,29 +15942,29 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2237 ;
   wire \$2238 ;
   wire \$2239 ;
-  wire \$224 ;
+  wire [13:0] \$224 ;
   wire \$2240 ;
   wire \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
   wire \$2244 ;
-  wire \$2245 ;
+  reg [1:0] \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
-  wire \$2248 ;
+  reg [1:0] \$2248 ;
   wire \$2249 ;
-  reg [1:0] \$225 ;
+  reg [3:0] \$225 ;
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
-  wire \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
-  wire \$2256 ;
-  wire \$2257 ;
-  wire \$2258 ;
+  wire [3:0] \$2253 ;
+  wire [3:0] \$2254 ;
+  reg [1:0] \$2255 ;
+  wire [1:0] \$2256 ;
+  reg [1:0] \$2257 ;
+  reg [1:0] \$2258 ;
   wire \$2259 ;
-  wire \$226 ;
+  wire [4:0] \$226 ;
   wire \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
@@ -16061,11 +15973,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2265 ;
   wire \$2266 ;
   wire \$2267 ;
-  wire \$2268 ;
-  wire \$2269 ;
-  wire \$227 ;
-  wire \$2270 ;
-  wire \$2271 ;
+  wire [64:0] \$2268 ;
+  wire [64:0] \$2269 ;
+  reg [7:0] \$227 ;
+  wire [64:0] \$2270 ;
+  wire [64:0] \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
@@ -16074,7 +15986,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2277 ;
   wire \$2278 ;
   wire \$2279 ;
-  reg [12:0] \$228 ;
+  reg [2:0] \$228 ;
   wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
@@ -16085,7 +15997,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
-  reg [8:0] \$229 ;
+  wire [3:0] \$229 ;
   wire \$2290 ;
   wire \$2291 ;
   wire \$2292 ;
@@ -16097,7 +16009,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2298 ;
   wire \$2299 ;
   wire [21:0] \$23 ;
-  wire [13:0] \$230 ;
+  wire \$230 ;
   wire \$2300 ;
   wire \$2301 ;
   wire \$2302 ;
@@ -16108,7 +16020,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2307 ;
   wire \$2308 ;
   wire \$2309 ;
-  reg [3:0] \$231 ;
+  wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
   wire \$2312 ;
@@ -16119,7 +16031,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2317 ;
   wire \$2318 ;
   wire \$2319 ;
-  wire [4:0] \$232 ;
+  wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
@@ -16130,7 +16042,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
-  reg [7:0] \$233 ;
+  wire \$233 ;
   wire \$2330 ;
   wire \$2331 ;
   wire \$2332 ;
@@ -16141,7 +16053,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
-  reg [2:0] \$234 ;
+  wire \$234 ;
   wire \$2340 ;
   wire \$2341 ;
   wire \$2342 ;
@@ -16152,7 +16064,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
-  wire [3:0] \$235 ;
+  wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
@@ -16174,7 +16086,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2367 ;
   wire \$2368 ;
   wire \$2369 ;
-  wire \$237 ;
+  reg [7:0] \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
@@ -16208,7 +16120,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2398 ;
   wire \$2399 ;
   wire [21:0] \$24 ;
-  wire \$240 ;
+  reg [1:0] \$240 ;
   wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
@@ -16230,7 +16142,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
-  wire \$242 ;
+  reg [1:0] \$242 ;
   wire \$2420 ;
   wire \$2421 ;
   wire \$2422 ;
@@ -16241,7 +16153,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2427 ;
   wire \$2428 ;
   wire \$2429 ;
-  reg [7:0] \$243 ;
+  wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
@@ -16263,7 +16175,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
-  wire \$245 ;
+  reg [1:0] \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
@@ -16285,7 +16197,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
-  wire \$247 ;
+  reg [1:0] \$247 ;
   wire \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
@@ -16319,7 +16231,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2498 ;
   wire \$2499 ;
   wire [21:0] \$25 ;
-  wire \$250 ;
+  reg [12:0] \$250 ;
   wire \$2500 ;
   wire \$2501 ;
   wire \$2502 ;
@@ -16330,7 +16242,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2507 ;
   wire \$2508 ;
   wire \$2509 ;
-  wire \$251 ;
+  reg [8:0] \$251 ;
   wire \$2510 ;
   wire \$2511 ;
   wire \$2512 ;
@@ -16341,7 +16253,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2517 ;
   wire \$2518 ;
   wire \$2519 ;
-  wire \$252 ;
+  wire [13:0] \$252 ;
   wire \$2520 ;
   wire \$2521 ;
   wire \$2522 ;
@@ -16352,7 +16264,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2527 ;
   wire \$2528 ;
   wire \$2529 ;
-  wire \$253 ;
+  reg [3:0] \$253 ;
   wire \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
@@ -16363,7 +16275,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
-  wire \$254 ;
+  wire [4:0] \$254 ;
   wire \$2540 ;
   wire \$2541 ;
   wire \$2542 ;
@@ -16374,7 +16286,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2547 ;
   wire \$2548 ;
   wire \$2549 ;
-  wire \$255 ;
+  reg [7:0] \$255 ;
   wire \$2550 ;
   wire \$2551 ;
   wire \$2552 ;
@@ -16385,7 +16297,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
-  wire \$256 ;
+  reg [2:0] \$256 ;
   wire \$2560 ;
   wire \$2561 ;
   wire \$2562 ;
@@ -16396,7 +16308,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2567 ;
   wire \$2568 ;
   wire \$2569 ;
-  wire \$257 ;
+  wire [3:0] \$257 ;
   wire \$2570 ;
   wire \$2571 ;
   wire \$2572 ;
@@ -16462,43 +16374,43 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
-  wire [1:0] \$2629 ;
+  wire \$2629 ;
   wire \$263 ;
-  wire [7:0] \$2630 ;
+  wire \$2630 ;
   wire \$2631 ;
-  wire [5:0] \$2632 ;
-  wire [5:0] \$2633 ;
-  reg [1:0] \$2634 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
   wire \$2635 ;
-  wire [3:0] \$2636 ;
-  wire [3:0] \$2637 ;
-  reg [1:0] \$2638 ;
-  reg [1:0] \$2639 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
-  reg [1:0] \$2640 ;
+  wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
-  reg [1:0] \$2643 ;
+  wire \$2643 ;
   wire \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [3:0] \$2648 ;
-  wire [3:0] \$2649 ;
-  wire \$265 ;
-  reg [1:0] \$2650 ;
-  wire [1:0] \$2651 ;
-  reg [1:0] \$2652 ;
-  reg [1:0] \$2653 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  reg [7:0] \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
   wire \$2657 ;
-  wire [64:0] \$2658 ;
-  wire [64:0] \$2659 ;
+  wire \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  wire [64:0] \$2660 ;
-  wire [64:0] \$2661 ;
+  wire \$2660 ;
+  wire \$2661 ;
   wire \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
@@ -16541,7 +16453,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2698 ;
   wire \$2699 ;
   wire [21:0] \$27 ;
-  wire [9:0] \$270 ;
+  wire \$270 ;
   wire \$2700 ;
   wire \$2701 ;
   wire \$2702 ;
@@ -16566,18 +16478,18 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$272 ;
   wire \$2720 ;
   wire \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
+  wire [1:0] \$2722 ;
+  wire [7:0] \$2723 ;
   wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
+  wire [5:0] \$2725 ;
+  wire [5:0] \$2726 ;
+  reg [1:0] \$2727 ;
   wire \$2728 ;
-  wire \$2729 ;
-  wire [3:0] \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
+  wire [3:0] \$2729 ;
+  wire \$273 ;
+  wire [3:0] \$2730 ;
+  reg [1:0] \$2731 ;
+  reg [1:0] \$2732 ;
   wire \$2733 ;
   wire \$2734 ;
   wire \$2735 ;
@@ -16585,7 +16497,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2737 ;
   wire \$2738 ;
   wire \$2739 ;
-  wire [3:0] \$274 ;
+  wire \$274 ;
   wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
@@ -16596,22 +16508,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2747 ;
   wire \$2748 ;
   wire \$2749 ;
-  wire [3:0] \$275 ;
-  wire \$2750 ;
+  wire \$275 ;
+  reg [1:0] \$2750 ;
   wire \$2751 ;
   wire \$2752 ;
-  wire \$2753 ;
+  reg [1:0] \$2753 ;
   wire \$2754 ;
   wire \$2755 ;
   wire \$2756 ;
   wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
+  wire [3:0] \$2758 ;
+  wire [3:0] \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
+  reg [1:0] \$2760 ;
+  wire [1:0] \$2761 ;
+  reg [1:0] \$2762 ;
+  reg [1:0] \$2763 ;
   wire \$2764 ;
   wire \$2765 ;
   wire \$2766 ;
@@ -16622,10 +16534,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2770 ;
   wire \$2771 ;
   wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
+  wire [64:0] \$2773 ;
+  wire [64:0] \$2774 ;
+  wire [64:0] \$2775 ;
+  wire [64:0] \$2776 ;
   wire \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
@@ -16663,7 +16575,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2807 ;
   wire \$2808 ;
   wire \$2809 ;
-  reg [10:0] \$281 ;
+  wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
@@ -16674,7 +16586,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2817 ;
   wire \$2818 ;
   wire \$2819 ;
-  reg [10:0] \$282 ;
+  wire \$282 ;
   wire \$2820 ;
   wire \$2821 ;
   wire \$2822 ;
@@ -16685,7 +16597,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2827 ;
   wire \$2828 ;
   wire \$2829 ;
-  reg [10:0] \$283 ;
+  wire \$283 ;
   wire \$2830 ;
   wire \$2831 ;
   wire \$2832 ;
@@ -16696,7 +16608,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2837 ;
   wire \$2838 ;
   wire \$2839 ;
-  reg [10:0] \$284 ;
+  wire \$284 ;
   wire \$2840 ;
   wire \$2841 ;
   wire \$2842 ;
@@ -16707,7 +16619,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
-  reg [10:0] \$285 ;
+  wire \$285 ;
   wire \$2850 ;
   wire \$2851 ;
   wire \$2852 ;
@@ -16718,7 +16630,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2857 ;
   wire \$2858 ;
   wire \$2859 ;
-  reg [10:0] \$286 ;
+  wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
   wire \$2862 ;
@@ -16729,7 +16641,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2867 ;
   wire \$2868 ;
   wire \$2869 ;
-  reg [10:0] \$287 ;
+  wire \$287 ;
   wire \$2870 ;
   wire \$2871 ;
   wire \$2872 ;
@@ -16740,7 +16652,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
-  reg [10:0] \$288 ;
+  wire \$288 ;
   wire \$2880 ;
   wire \$2881 ;
   wire \$2882 ;
@@ -16751,7 +16663,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2887 ;
   wire \$2888 ;
   wire \$2889 ;
-  reg [10:0] \$289 ;
+  wire \$289 ;
   wire \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
@@ -16851,7 +16763,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2977 ;
   wire \$2978 ;
   wire \$2979 ;
-  wire [3:0] \$298 ;
+  wire \$298 ;
   wire \$2980 ;
   wire \$2981 ;
   wire \$2982 ;
@@ -16862,7 +16774,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2987 ;
   wire \$2988 ;
   wire \$2989 ;
-  wire [18:0] \$299 ;
+  wire \$299 ;
   wire \$2990 ;
   wire \$2991 ;
   wire \$2992 ;
@@ -16875,7 +16787,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$2999 ;
   wire [9:0] \$3 ;
   wire [21:0] \$30 ;
-  wire [3:0] \$300 ;
+  wire \$300 ;
   wire \$3000 ;
   wire \$3001 ;
   wire \$3002 ;
@@ -16886,7 +16798,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3007 ;
   wire \$3008 ;
   wire \$3009 ;
-  wire [18:0] \$301 ;
+  wire \$301 ;
   wire \$3010 ;
   wire \$3011 ;
   wire \$3012 ;
@@ -16897,7 +16809,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3017 ;
   wire \$3018 ;
   wire \$3019 ;
-  wire [3:0] \$302 ;
+  wire \$302 ;
   wire \$3020 ;
   wire \$3021 ;
   wire \$3022 ;
@@ -16908,7 +16820,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3027 ;
   wire \$3028 ;
   wire \$3029 ;
-  wire [18:0] \$303 ;
+  wire \$303 ;
   wire \$3030 ;
   wire \$3031 ;
   wire \$3032 ;
@@ -16919,7 +16831,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3037 ;
   wire \$3038 ;
   wire \$3039 ;
-  wire [3:0] \$304 ;
+  wire \$304 ;
   wire \$3040 ;
   wire \$3041 ;
   wire \$3042 ;
@@ -16930,7 +16842,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3047 ;
   wire \$3048 ;
   wire \$3049 ;
-  wire [18:0] \$305 ;
+  wire \$305 ;
   wire \$3050 ;
   wire \$3051 ;
   wire \$3052 ;
@@ -16941,7 +16853,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3057 ;
   wire \$3058 ;
   wire \$3059 ;
-  wire [3:0] \$306 ;
+  wire \$306 ;
   wire \$3060 ;
   wire \$3061 ;
   wire \$3062 ;
@@ -16952,7 +16864,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3067 ;
   wire \$3068 ;
   wire \$3069 ;
-  wire [18:0] \$307 ;
+  wire \$307 ;
   wire \$3070 ;
   wire \$3071 ;
   wire \$3072 ;
@@ -16963,7 +16875,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3077 ;
   wire \$3078 ;
   wire \$3079 ;
-  wire [3:0] \$308 ;
+  wire \$308 ;
   wire \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
@@ -16974,7 +16886,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3087 ;
   wire \$3088 ;
   wire \$3089 ;
-  wire [18:0] \$309 ;
+  wire [9:0] \$309 ;
   wire \$3090 ;
   wire \$3091 ;
   wire \$3092 ;
@@ -16986,7 +16898,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3098 ;
   wire \$3099 ;
   wire [21:0] \$31 ;
-  wire [3:0] \$310 ;
+  wire \$310 ;
   wire \$3100 ;
   wire \$3101 ;
   wire \$3102 ;
@@ -16997,298 +16909,298 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$3107 ;
   wire \$3108 ;
   wire \$3109 ;
-  wire [18:0] \$311 ;
+  wire \$311 ;
   wire \$3110 ;
   wire \$3111 ;
-  wire [1:0] \$3112 ;
-  wire [7:0] \$3113 ;
+  wire \$3112 ;
+  wire \$3113 ;
   wire \$3114 ;
-  wire [5:0] \$3115 ;
-  wire [5:0] \$3116 ;
-  reg [1:0] \$3117 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
   wire \$3118 ;
-  wire [3:0] \$3119 ;
-  wire [3:0] \$312 ;
-  wire [3:0] \$3120 ;
-  reg [1:0] \$3121 ;
-  reg [1:0] \$3122 ;
+  wire \$3119 ;
+  wire \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
   wire \$3123 ;
   wire \$3124 ;
-  reg \$3125 ;
-  reg [8:0] \$3126 ;
-  reg \$3127 ;
-  reg \$3128 ;
-  reg [1:0] \$3129 ;
-  wire [18:0] \$313 ;
-  reg \$3130 ;
-  reg \$3131 ;
-  reg \$3132 ;
-  reg [5:0] \$3133 ;
-  reg \$3134 ;
-  reg \$3135 ;
-  reg [1:0] \$3136 ;
-  reg [6:0] \$3137 ;
-  reg [2:0] \$3138 ;
-  reg \$3139 ;
-  wire [3:0] \$314 ;
-  reg [1:0] \$3140 ;
-  reg \$3141 ;
-  reg \$3142 ;
-  reg \$3143 ;
-  reg [5:0] \$3144 ;
-  reg \$3145 ;
-  reg \$3146 ;
-  reg [1:0] \$3147 ;
-  reg [6:0] \$3148 ;
-  reg [2:0] \$3149 ;
-  wire [18:0] \$315 ;
-  reg \$3150 ;
-  reg [1:0] \$3151 ;
-  reg \$3152 ;
-  reg \$3153 ;
-  reg \$3154 ;
-  reg [5:0] \$3155 ;
-  reg \$3156 ;
-  reg \$3157 ;
-  reg [1:0] \$3158 ;
-  reg [6:0] \$3159 ;
-  wire [3:0] \$316 ;
-  reg [2:0] \$3160 ;
-  reg \$3161 ;
-  reg [1:0] \$3162 ;
-  reg \$3163 ;
-  reg \$3164 ;
-  reg \$3165 ;
-  reg [5:0] \$3166 ;
-  reg \$3167 ;
-  reg \$3168 ;
-  reg [1:0] \$3169 ;
-  wire [18:0] \$317 ;
-  reg [6:0] \$3170 ;
-  reg [2:0] \$3171 ;
-  reg \$3172 ;
-  reg [1:0] \$3173 ;
-  reg \$3174 ;
-  reg \$3175 ;
-  reg \$3176 ;
-  reg [5:0] \$3177 ;
-  reg \$3178 ;
-  reg \$3179 ;
-  wire [3:0] \$318 ;
-  reg [1:0] \$3180 ;
-  reg [6:0] \$3181 ;
-  reg [2:0] \$3182 ;
-  reg \$3183 ;
-  reg [1:0] \$3184 ;
-  reg \$3185 ;
-  reg \$3186 ;
-  reg \$3187 ;
-  reg [5:0] \$3188 ;
-  reg \$3189 ;
-  wire [18:0] \$319 ;
-  reg \$3190 ;
-  reg [1:0] \$3191 ;
-  reg [6:0] \$3192 ;
-  reg [2:0] \$3193 ;
-  reg [8:0] \$3194 ;
-  reg [8:0] \$3195 ;
-  reg [8:0] \$3196 ;
-  reg [8:0] \$3197 ;
-  reg [2:0] \$3198 ;
-  reg \$3199 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
+  wire \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
+  wire \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
+  wire \$315 ;
+  wire \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
+  wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
+  wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
+  wire \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
+  wire \$319 ;
+  wire \$3190 ;
+  wire \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire [21:0] \$32 ;
-  wire [3:0] \$320 ;
-  reg [1:0] \$3200 ;
-  reg \$3201 ;
-  reg \$3202 ;
-  reg \$3203 ;
-  reg \$3204 ;
-  reg \$3205 ;
-  reg \$3206 ;
-  reg \$3207 ;
-  reg \$3208 ;
-  reg \$3209 ;
-  wire [18:0] \$321 ;
-  reg \$3210 ;
-  reg \$3211 ;
-  reg \$3212 ;
-  reg \$3213 ;
-  reg \$3214 ;
-  reg \$3215 ;
-  reg \$3216 ;
-  reg \$3217 ;
-  reg \$3218 ;
-  reg \$3219 ;
-  wire [3:0] \$322 ;
-  reg \$3220 ;
-  reg \$3221 ;
-  reg \$3222 ;
-  reg \$3223 ;
-  reg \$3224 ;
-  reg \$3225 ;
-  reg \$3226 ;
-  reg \$3227 ;
-  reg \$3228 ;
-  reg \$3229 ;
-  wire [18:0] \$323 ;
-  reg \$3230 ;
-  reg \$3231 ;
-  reg \$3232 ;
-  reg \$3233 ;
-  reg \$3234 ;
-  reg \$3235 ;
-  reg \$3236 ;
-  reg \$3237 ;
-  reg \$3238 ;
-  reg \$3239 ;
-  wire [3:0] \$324 ;
-  reg \$3240 ;
-  reg [20:0] \$3241 ;
-  reg [20:0] \$3242 ;
-  reg [20:0] \$3243 ;
-  reg [20:0] \$3244 ;
-  reg [20:0] \$3245 ;
-  reg [20:0] \$3246 ;
-  reg [20:0] \$3247 ;
-  reg [20:0] \$3248 ;
-  reg [20:0] \$3249 ;
-  wire [18:0] \$325 ;
-  reg [20:0] \$3250 ;
-  reg [20:0] \$3251 ;
-  reg [20:0] \$3252 ;
-  reg [20:0] \$3253 ;
-  reg [20:0] \$3254 ;
-  reg [20:0] \$3255 ;
-  reg [20:0] \$3256 ;
-  reg [20:0] \$3257 ;
-  reg [20:0] \$3258 ;
-  reg [20:0] \$3259 ;
-  wire [3:0] \$326 ;
-  reg [20:0] \$3260 ;
-  reg [20:0] \$3261 ;
-  reg [20:0] \$3262 ;
-  reg [20:0] \$3263 ;
-  reg [20:0] \$3264 ;
-  reg [20:0] \$3265 ;
-  reg [20:0] \$3266 ;
-  reg [20:0] \$3267 ;
-  reg [20:0] \$3268 ;
-  reg [20:0] \$3269 ;
-  wire [18:0] \$327 ;
-  reg [20:0] \$3270 ;
-  reg [20:0] \$3271 ;
-  reg [20:0] \$3272 ;
-  reg [20:0] \$3273 ;
-  reg [20:0] \$3274 ;
-  reg [20:0] \$3275 ;
-  reg [20:0] \$3276 ;
-  reg [20:0] \$3277 ;
-  reg [20:0] \$3278 ;
-  reg [20:0] \$3279 ;
-  wire [3:0] \$328 ;
-  reg [20:0] \$3280 ;
-  reg [20:0] \$3281 ;
-  reg [20:0] \$3282 ;
-  reg [20:0] \$3283 ;
-  reg [20:0] \$3284 ;
-  reg [20:0] \$3285 ;
-  reg [20:0] \$3286 ;
-  reg [20:0] \$3287 ;
-  reg [20:0] \$3288 ;
-  reg [20:0] \$3289 ;
-  wire [18:0] \$329 ;
-  reg [20:0] \$3290 ;
-  reg [20:0] \$3291 ;
-  reg [20:0] \$3292 ;
-  reg [20:0] \$3293 ;
-  reg [20:0] \$3294 ;
-  reg [20:0] \$3295 ;
-  reg [20:0] \$3296 ;
-  reg [20:0] \$3297 ;
-  reg [20:0] \$3298 ;
-  reg [20:0] \$3299 ;
+  wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
+  wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
+  wire \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire [1:0] \$3227 ;
+  wire [7:0] \$3228 ;
+  wire \$3229 ;
+  wire \$323 ;
+  wire [5:0] \$3230 ;
+  wire [5:0] \$3231 ;
+  reg [1:0] \$3232 ;
+  wire \$3233 ;
+  wire [3:0] \$3234 ;
+  wire [3:0] \$3235 ;
+  reg [1:0] \$3236 ;
+  reg [1:0] \$3237 ;
+  wire \$3238 ;
+  wire \$3239 ;
+  reg [10:0] \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  reg [10:0] \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  reg \$3257 ;
+  reg [8:0] \$3258 ;
+  reg \$3259 ;
+  reg [10:0] \$326 ;
+  reg \$3260 ;
+  reg [1:0] \$3261 ;
+  reg \$3262 ;
+  reg \$3263 ;
+  reg \$3264 ;
+  reg [5:0] \$3265 ;
+  reg \$3266 ;
+  reg \$3267 ;
+  reg [1:0] \$3268 ;
+  reg [6:0] \$3269 ;
+  reg [10:0] \$327 ;
+  reg [2:0] \$3270 ;
+  reg \$3271 ;
+  reg [1:0] \$3272 ;
+  reg \$3273 ;
+  reg \$3274 ;
+  reg \$3275 ;
+  reg [5:0] \$3276 ;
+  reg \$3277 ;
+  reg \$3278 ;
+  reg [1:0] \$3279 ;
+  reg [10:0] \$328 ;
+  reg [6:0] \$3280 ;
+  reg [2:0] \$3281 ;
+  reg \$3282 ;
+  reg [1:0] \$3283 ;
+  reg \$3284 ;
+  reg \$3285 ;
+  reg \$3286 ;
+  reg [5:0] \$3287 ;
+  reg \$3288 ;
+  reg \$3289 ;
+  reg [10:0] \$329 ;
+  reg [1:0] \$3290 ;
+  reg [6:0] \$3291 ;
+  reg [2:0] \$3292 ;
+  reg \$3293 ;
+  reg [1:0] \$3294 ;
+  reg \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg [5:0] \$3298 ;
+  reg \$3299 ;
   wire [21:0] \$33 ;
-  wire [3:0] \$330 ;
-  reg [20:0] \$3300 ;
-  reg [20:0] \$3301 ;
-  reg [20:0] \$3302 ;
-  reg [20:0] \$3303 ;
-  reg [20:0] \$3304 ;
-  reg [10:0] \$3305 ;
-  reg [10:0] \$3306 ;
-  reg [10:0] \$3307 ;
-  reg [10:0] \$3308 ;
-  reg [10:0] \$3309 ;
-  wire [18:0] \$331 ;
-  reg [10:0] \$3310 ;
-  reg [10:0] \$3311 ;
-  reg [10:0] \$3312 ;
-  reg [10:0] \$3313 ;
-  reg [10:0] \$3314 ;
-  reg [10:0] \$3315 ;
-  reg [10:0] \$3316 ;
-  reg [10:0] \$3317 ;
-  reg [10:0] \$3318 ;
-  reg [10:0] \$3319 ;
-  wire [3:0] \$332 ;
-  reg [10:0] \$3320 ;
-  reg [10:0] \$3321 ;
-  reg [10:0] \$3322 ;
-  reg [10:0] \$3323 ;
-  reg [10:0] \$3324 ;
-  reg [10:0] \$3325 ;
-  reg [10:0] \$3326 ;
-  reg [10:0] \$3327 ;
-  reg [10:0] \$3328 ;
-  reg [10:0] \$3329 ;
-  wire [18:0] \$333 ;
-  reg [10:0] \$3330 ;
-  reg [10:0] \$3331 ;
-  reg [10:0] \$3332 ;
-  reg [10:0] \$3333 ;
-  reg [10:0] \$3334 ;
-  reg [10:0] \$3335 ;
-  reg [10:0] \$3336 ;
-  reg [10:0] \$3337 ;
-  reg [10:0] \$3338 ;
-  reg [10:0] \$3339 ;
-  wire [3:0] \$334 ;
-  reg [10:0] \$3340 ;
-  reg [10:0] \$3341 ;
-  reg [10:0] \$3342 ;
-  reg [10:0] \$3343 ;
-  reg [10:0] \$3344 ;
-  reg [10:0] \$3345 ;
-  reg [10:0] \$3346 ;
-  reg [10:0] \$3347 ;
-  reg [10:0] \$3348 ;
-  reg [10:0] \$3349 ;
-  wire [18:0] \$335 ;
-  reg [10:0] \$3350 ;
-  reg [10:0] \$3351 ;
-  reg [10:0] \$3352 ;
-  reg [10:0] \$3353 ;
-  reg [10:0] \$3354 ;
-  reg [10:0] \$3355 ;
-  reg [10:0] \$3356 ;
-  reg [10:0] \$3357 ;
-  reg [10:0] \$3358 ;
-  reg [10:0] \$3359 ;
-  wire [3:0] \$336 ;
-  reg [10:0] \$3360 ;
-  reg [10:0] \$3361 ;
-  reg [10:0] \$3362 ;
-  reg [10:0] \$3363 ;
-  reg [10:0] \$3364 ;
-  reg [10:0] \$3365 ;
-  reg [10:0] \$3366 ;
-  reg [10:0] \$3367 ;
-  reg [10:0] \$3368 ;
-  reg [63:0] \$3369 ;
-  wire [18:0] \$337 ;
-  reg [63:0] \$3370 ;
-  reg [63:0] \$3371 ;
-  reg \$3372 ;
+  reg [10:0] \$330 ;
+  reg \$3300 ;
+  reg [1:0] \$3301 ;
+  reg [6:0] \$3302 ;
+  reg [2:0] \$3303 ;
+  reg \$3304 ;
+  reg [1:0] \$3305 ;
+  reg \$3306 ;
+  reg \$3307 ;
+  reg \$3308 ;
+  reg [5:0] \$3309 ;
+  reg [10:0] \$331 ;
+  reg \$3310 ;
+  reg \$3311 ;
+  reg [1:0] \$3312 ;
+  reg [6:0] \$3313 ;
+  reg [2:0] \$3314 ;
+  reg \$3315 ;
+  reg [1:0] \$3316 ;
+  reg \$3317 ;
+  reg \$3318 ;
+  reg \$3319 ;
+  reg [10:0] \$332 ;
+  reg [5:0] \$3320 ;
+  reg \$3321 ;
+  reg \$3322 ;
+  reg [1:0] \$3323 ;
+  reg [6:0] \$3324 ;
+  reg [2:0] \$3325 ;
+  reg [8:0] \$3326 ;
+  reg [8:0] \$3327 ;
+  reg [8:0] \$3328 ;
+  reg [8:0] \$3329 ;
+  wire \$333 ;
+  reg [1:0] \$3330 ;
+  reg \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg \$3334 ;
+  reg \$3335 ;
+  reg \$3336 ;
+  reg \$3337 ;
+  reg \$3338 ;
+  reg \$3339 ;
+  wire \$334 ;
+  reg \$3340 ;
+  reg \$3341 ;
+  reg \$3342 ;
+  reg \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg \$3346 ;
+  reg \$3347 ;
+  reg \$3348 ;
+  reg \$3349 ;
+  wire \$335 ;
+  reg \$3350 ;
+  reg \$3351 ;
+  reg \$3352 ;
+  reg \$3353 ;
+  reg \$3354 ;
+  reg \$3355 ;
+  reg \$3356 ;
+  reg \$3357 ;
+  reg \$3358 ;
+  reg \$3359 ;
+  wire \$336 ;
+  reg \$3360 ;
+  reg \$3361 ;
+  reg \$3362 ;
+  reg \$3363 ;
+  reg \$3364 ;
+  reg \$3365 ;
+  reg \$3366 ;
+  reg \$3367 ;
+  reg \$3368 ;
+  reg \$3369 ;
+  wire \$337 ;
+  reg \$3370 ;
+  reg [20:0] \$3371 ;
+  reg [20:0] \$3372 ;
   reg [20:0] \$3373 ;
   reg [20:0] \$3374 ;
   reg [20:0] \$3375 ;
@@ -17296,7 +17208,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3377 ;
   reg [20:0] \$3378 ;
   reg [20:0] \$3379 ;
-  wire [3:0] \$338 ;
+  wire \$338 ;
   reg [20:0] \$3380 ;
   reg [20:0] \$3381 ;
   reg [20:0] \$3382 ;
@@ -17307,7 +17219,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3387 ;
   reg [20:0] \$3388 ;
   reg [20:0] \$3389 ;
-  wire [18:0] \$339 ;
+  wire \$339 ;
   reg [20:0] \$3390 ;
   reg [20:0] \$3391 ;
   reg [20:0] \$3392 ;
@@ -17319,7 +17231,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3398 ;
   reg [20:0] \$3399 ;
   wire [21:0] \$34 ;
-  wire [3:0] \$340 ;
+  wire \$340 ;
   reg [20:0] \$3400 ;
   reg [20:0] \$3401 ;
   reg [20:0] \$3402 ;
@@ -17330,7 +17242,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3407 ;
   reg [20:0] \$3408 ;
   reg [20:0] \$3409 ;
-  wire [18:0] \$341 ;
+  wire [3:0] \$341 ;
   reg [20:0] \$3410 ;
   reg [20:0] \$3411 ;
   reg [20:0] \$3412 ;
@@ -17341,7 +17253,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3417 ;
   reg [20:0] \$3418 ;
   reg [20:0] \$3419 ;
-  wire [3:0] \$342 ;
+  wire [18:0] \$342 ;
   reg [20:0] \$3420 ;
   reg [20:0] \$3421 ;
   reg [20:0] \$3422 ;
@@ -17352,224 +17264,353 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$3427 ;
   reg [20:0] \$3428 ;
   reg [20:0] \$3429 ;
-  wire [18:0] \$343 ;
+  wire [3:0] \$343 ;
   reg [20:0] \$3430 ;
   reg [20:0] \$3431 ;
   reg [20:0] \$3432 ;
   reg [20:0] \$3433 ;
   reg [20:0] \$3434 ;
-  reg [20:0] \$3435 ;
-  reg [20:0] \$3436 ;
-  reg \$3437 ;
-  reg \$3438 ;
-  reg \$3439 ;
-  wire [3:0] \$344 ;
-  reg \$3440 ;
-  reg \$3441 ;
-  reg \$3442 ;
-  reg \$3443 ;
-  reg \$3444 ;
-  reg \$3445 ;
-  reg [1:0] \$3446 ;
-  reg [2:0] \$3447 ;
-  reg [6:0] \$3448 ;
-  reg \$3449 ;
-  wire [18:0] \$345 ;
-  reg [3:0] \$3450 ;
-  reg \$3451 ;
-  reg [1:0] \$3452 ;
-  reg [2:0] \$3453 ;
-  reg [6:0] \$3454 ;
-  reg \$3455 ;
-  reg \$3456 ;
-  reg [3:0] \$3457 ;
-  reg [20:0] \$3458 ;
-  reg [20:0] \$3459 ;
-  wire [3:0] \$346 ;
-  reg [20:0] \$3460 ;
-  reg [20:0] \$3461 ;
-  reg \$3462 ;
-  reg \$3463 ;
-  reg \$3464 ;
-  reg [3:0] \$3465 ;
-  reg \$3466 ;
-  reg [3:0] \$3467 ;
-  reg \$3468 ;
-  reg [3:0] \$3469 ;
-  wire [18:0] \$347 ;
-  reg [19:0] \$3470 ;
-  reg [20:0] \$3471 ;
-  reg [21:0] \$3472 ;
-  reg [19:0] \$3473 ;
-  reg [19:0] \$3474 ;
-  reg [20:0] \$3475 ;
-  reg [21:0] \$3476 ;
-  reg [19:0] \$3477 ;
-  reg [19:0] \$3478 ;
-  reg [20:0] \$3479 ;
-  wire [3:0] \$348 ;
-  reg [21:0] \$3480 ;
-  reg [19:0] \$3481 ;
-  reg [19:0] \$3482 ;
-  reg [20:0] \$3483 ;
-  reg [21:0] \$3484 ;
-  reg [19:0] \$3485 ;
-  reg \$3486 ;
-  reg \$3487 ;
-  reg [255:0] \$3488 ;
-  reg [7:0] \$3489 ;
-  wire [18:0] \$349 ;
-  reg [265:0] \$3490 ;
-  reg [63:0] \$3491 ;
-  reg [63:0] \$3492 ;
-  reg \$3493 ;
-  reg \$3494 ;
-  reg [42:0] \$3495 ;
-  reg [511:0] \$3496 ;
-  reg [4:0] \$3497 ;
-  reg [2:0] \$3498 ;
-  reg [6:0] \$3499 ;
+  reg [10:0] \$3435 ;
+  reg [10:0] \$3436 ;
+  reg [10:0] \$3437 ;
+  reg [10:0] \$3438 ;
+  reg [10:0] \$3439 ;
+  wire [18:0] \$344 ;
+  reg [10:0] \$3440 ;
+  reg [10:0] \$3441 ;
+  reg [10:0] \$3442 ;
+  reg [10:0] \$3443 ;
+  reg [10:0] \$3444 ;
+  reg [10:0] \$3445 ;
+  reg [10:0] \$3446 ;
+  reg [10:0] \$3447 ;
+  reg [10:0] \$3448 ;
+  reg [10:0] \$3449 ;
+  wire [3:0] \$345 ;
+  reg [10:0] \$3450 ;
+  reg [10:0] \$3451 ;
+  reg [10:0] \$3452 ;
+  reg [10:0] \$3453 ;
+  reg [10:0] \$3454 ;
+  reg [10:0] \$3455 ;
+  reg [10:0] \$3456 ;
+  reg [10:0] \$3457 ;
+  reg [10:0] \$3458 ;
+  reg [10:0] \$3459 ;
+  wire [18:0] \$346 ;
+  reg [10:0] \$3460 ;
+  reg [10:0] \$3461 ;
+  reg [10:0] \$3462 ;
+  reg [10:0] \$3463 ;
+  reg [10:0] \$3464 ;
+  reg [10:0] \$3465 ;
+  reg [10:0] \$3466 ;
+  reg [10:0] \$3467 ;
+  reg [10:0] \$3468 ;
+  reg [10:0] \$3469 ;
+  wire [3:0] \$347 ;
+  reg [10:0] \$3470 ;
+  reg [10:0] \$3471 ;
+  reg [10:0] \$3472 ;
+  reg [10:0] \$3473 ;
+  reg [10:0] \$3474 ;
+  reg [10:0] \$3475 ;
+  reg [10:0] \$3476 ;
+  reg [10:0] \$3477 ;
+  reg [10:0] \$3478 ;
+  reg [10:0] \$3479 ;
+  wire [18:0] \$348 ;
+  reg [10:0] \$3480 ;
+  reg [10:0] \$3481 ;
+  reg [10:0] \$3482 ;
+  reg [10:0] \$3483 ;
+  reg [10:0] \$3484 ;
+  reg [10:0] \$3485 ;
+  reg [10:0] \$3486 ;
+  reg [10:0] \$3487 ;
+  reg [10:0] \$3488 ;
+  reg [10:0] \$3489 ;
+  wire [3:0] \$349 ;
+  reg [10:0] \$3490 ;
+  reg [10:0] \$3491 ;
+  reg [10:0] \$3492 ;
+  reg [10:0] \$3493 ;
+  reg [10:0] \$3494 ;
+  reg [10:0] \$3495 ;
+  reg [10:0] \$3496 ;
+  reg [10:0] \$3497 ;
+  reg [10:0] \$3498 ;
+  reg [63:0] \$3499 ;
   wire [21:0] \$35 ;
-  wire [3:0] \$350 ;
-  reg \$3500 ;
-  reg [5:0] \$3501 ;
-  reg [2:0] \$3502 ;
-  reg [2:0] \$3503 ;
-  reg [4:0] \$3504 ;
-  reg [63:0] \$3505 ;
-  reg [63:0] \$3506 ;
-  reg \$3507 ;
-  reg \$3508 ;
-  wire [18:0] \$351 ;
-  wire [3:0] \$352 ;
-  wire [18:0] \$353 ;
-  wire [3:0] \$354 ;
-  wire [18:0] \$355 ;
-  wire [3:0] \$356 ;
-  wire [18:0] \$357 ;
-  wire [3:0] \$358 ;
-  wire [18:0] \$359 ;
+  wire [18:0] \$350 ;
+  reg [63:0] \$3500 ;
+  reg [63:0] \$3501 ;
+  reg \$3502 ;
+  reg [20:0] \$3503 ;
+  reg [20:0] \$3504 ;
+  reg [20:0] \$3505 ;
+  reg [20:0] \$3506 ;
+  reg [20:0] \$3507 ;
+  reg [20:0] \$3508 ;
+  reg [20:0] \$3509 ;
+  wire [3:0] \$351 ;
+  reg [20:0] \$3510 ;
+  reg [20:0] \$3511 ;
+  reg [20:0] \$3512 ;
+  reg [20:0] \$3513 ;
+  reg [20:0] \$3514 ;
+  reg [20:0] \$3515 ;
+  reg [20:0] \$3516 ;
+  reg [20:0] \$3517 ;
+  reg [20:0] \$3518 ;
+  reg [20:0] \$3519 ;
+  wire [18:0] \$352 ;
+  reg [20:0] \$3520 ;
+  reg [20:0] \$3521 ;
+  reg [20:0] \$3522 ;
+  reg [20:0] \$3523 ;
+  reg [20:0] \$3524 ;
+  reg [20:0] \$3525 ;
+  reg [20:0] \$3526 ;
+  reg [20:0] \$3527 ;
+  reg [20:0] \$3528 ;
+  reg [20:0] \$3529 ;
+  wire [3:0] \$353 ;
+  reg [20:0] \$3530 ;
+  reg [20:0] \$3531 ;
+  reg [20:0] \$3532 ;
+  reg [20:0] \$3533 ;
+  reg [20:0] \$3534 ;
+  reg [20:0] \$3535 ;
+  reg [20:0] \$3536 ;
+  reg [20:0] \$3537 ;
+  reg [20:0] \$3538 ;
+  reg [20:0] \$3539 ;
+  wire [18:0] \$354 ;
+  reg [20:0] \$3540 ;
+  reg [20:0] \$3541 ;
+  reg [20:0] \$3542 ;
+  reg [20:0] \$3543 ;
+  reg [20:0] \$3544 ;
+  reg [20:0] \$3545 ;
+  reg [20:0] \$3546 ;
+  reg [20:0] \$3547 ;
+  reg [20:0] \$3548 ;
+  reg [20:0] \$3549 ;
+  wire [3:0] \$355 ;
+  reg [20:0] \$3550 ;
+  reg [20:0] \$3551 ;
+  reg [20:0] \$3552 ;
+  reg [20:0] \$3553 ;
+  reg [20:0] \$3554 ;
+  reg [20:0] \$3555 ;
+  reg [20:0] \$3556 ;
+  reg [20:0] \$3557 ;
+  reg [20:0] \$3558 ;
+  reg [20:0] \$3559 ;
+  wire [18:0] \$356 ;
+  reg [20:0] \$3560 ;
+  reg [20:0] \$3561 ;
+  reg [20:0] \$3562 ;
+  reg [20:0] \$3563 ;
+  reg [20:0] \$3564 ;
+  reg [20:0] \$3565 ;
+  reg [20:0] \$3566 ;
+  reg \$3567 ;
+  reg \$3568 ;
+  reg \$3569 ;
+  wire [3:0] \$357 ;
+  reg \$3570 ;
+  reg \$3571 ;
+  reg \$3572 ;
+  reg \$3573 ;
+  reg \$3574 ;
+  reg \$3575 ;
+  reg [1:0] \$3576 ;
+  reg [2:0] \$3577 ;
+  reg [6:0] \$3578 ;
+  reg \$3579 ;
+  wire [18:0] \$358 ;
+  reg [3:0] \$3580 ;
+  reg \$3581 ;
+  reg [1:0] \$3582 ;
+  reg [2:0] \$3583 ;
+  reg [6:0] \$3584 ;
+  reg \$3585 ;
+  reg \$3586 ;
+  reg [3:0] \$3587 ;
+  reg [20:0] \$3588 ;
+  reg [20:0] \$3589 ;
+  wire [3:0] \$359 ;
+  reg [20:0] \$3590 ;
+  reg [20:0] \$3591 ;
+  reg \$3592 ;
+  reg \$3593 ;
+  reg \$3594 ;
+  reg [3:0] \$3595 ;
+  reg \$3596 ;
+  reg [3:0] \$3597 ;
+  reg \$3598 ;
+  reg [3:0] \$3599 ;
   wire [21:0] \$36 ;
-  wire [3:0] \$360 ;
-  wire [18:0] \$361 ;
-  wire [3:0] \$362 ;
-  wire [18:0] \$363 ;
-  wire [3:0] \$364 ;
-  wire [18:0] \$365 ;
-  wire [3:0] \$366 ;
-  wire [18:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [18:0] \$369 ;
+  wire [18:0] \$360 ;
+  reg [19:0] \$3600 ;
+  reg [20:0] \$3601 ;
+  reg [21:0] \$3602 ;
+  reg [19:0] \$3603 ;
+  reg [19:0] \$3604 ;
+  reg [20:0] \$3605 ;
+  reg [21:0] \$3606 ;
+  reg [19:0] \$3607 ;
+  reg [19:0] \$3608 ;
+  reg [20:0] \$3609 ;
+  wire [3:0] \$361 ;
+  reg [21:0] \$3610 ;
+  reg [19:0] \$3611 ;
+  reg [19:0] \$3612 ;
+  reg [20:0] \$3613 ;
+  reg [21:0] \$3614 ;
+  reg [19:0] \$3615 ;
+  reg \$3616 ;
+  reg \$3617 ;
+  reg [255:0] \$3618 ;
+  reg [7:0] \$3619 ;
+  wire [18:0] \$362 ;
+  reg [265:0] \$3620 ;
+  reg [63:0] \$3621 ;
+  reg [63:0] \$3622 ;
+  reg \$3623 ;
+  reg [42:0] \$3624 ;
+  reg [511:0] \$3625 ;
+  reg [4:0] \$3626 ;
+  reg [2:0] \$3627 ;
+  reg [6:0] \$3628 ;
+  reg \$3629 ;
+  wire [3:0] \$363 ;
+  reg [5:0] \$3630 ;
+  reg [2:0] \$3631 ;
+  reg [2:0] \$3632 ;
+  reg [4:0] \$3633 ;
+  reg [63:0] \$3634 ;
+  reg [63:0] \$3635 ;
+  reg \$3636 ;
+  reg \$3637 ;
+  wire [18:0] \$364 ;
+  wire [3:0] \$365 ;
+  wire [18:0] \$366 ;
+  wire [3:0] \$367 ;
+  wire [18:0] \$368 ;
+  wire [3:0] \$369 ;
   wire [21:0] \$37 ;
-  wire [3:0] \$370 ;
-  wire [18:0] \$371 ;
-  wire [3:0] \$372 ;
-  wire [18:0] \$373 ;
-  wire [3:0] \$374 ;
-  wire [18:0] \$375 ;
-  wire [3:0] \$376 ;
-  wire [18:0] \$377 ;
-  wire [3:0] \$378 ;
-  wire [18:0] \$379 ;
+  wire [18:0] \$370 ;
+  wire [3:0] \$371 ;
+  wire [18:0] \$372 ;
+  wire [3:0] \$373 ;
+  wire [18:0] \$374 ;
+  wire [3:0] \$375 ;
+  wire [18:0] \$376 ;
+  wire [3:0] \$377 ;
+  wire [18:0] \$378 ;
+  wire [3:0] \$379 ;
   wire [21:0] \$38 ;
-  wire [3:0] \$380 ;
-  wire [18:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [18:0] \$383 ;
-  wire [3:0] \$384 ;
-  wire [18:0] \$385 ;
-  wire [3:0] \$386 ;
-  wire [18:0] \$387 ;
-  wire [3:0] \$388 ;
-  wire [18:0] \$389 ;
+  wire [18:0] \$380 ;
+  wire [3:0] \$381 ;
+  wire [18:0] \$382 ;
+  wire [3:0] \$383 ;
+  wire [18:0] \$384 ;
+  wire [3:0] \$385 ;
+  wire [18:0] \$386 ;
+  wire [3:0] \$387 ;
+  wire [18:0] \$388 ;
+  wire [3:0] \$389 ;
   wire [21:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [18:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [18:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [18:0] \$395 ;
-  wire [3:0] \$396 ;
-  wire [18:0] \$397 ;
-  wire [3:0] \$398 ;
-  wire [18:0] \$399 ;
+  wire [18:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire [18:0] \$392 ;
+  wire [3:0] \$393 ;
+  wire [18:0] \$394 ;
+  wire [3:0] \$395 ;
+  wire [18:0] \$396 ;
+  wire [3:0] \$397 ;
+  wire [18:0] \$398 ;
+  wire [3:0] \$399 ;
   wire [9:0] \$4 ;
   wire [21:0] \$40 ;
-  wire [3:0] \$400 ;
-  wire [18:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [18:0] \$403 ;
-  wire [3:0] \$404 ;
-  wire [18:0] \$405 ;
-  wire [3:0] \$406 ;
-  wire [18:0] \$407 ;
-  wire [3:0] \$408 ;
-  wire [18:0] \$409 ;
+  wire [18:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [18:0] \$402 ;
+  wire [3:0] \$403 ;
+  wire [18:0] \$404 ;
+  wire [3:0] \$405 ;
+  wire [18:0] \$406 ;
+  wire [3:0] \$407 ;
+  wire [18:0] \$408 ;
+  wire [3:0] \$409 ;
   wire [21:0] \$41 ;
-  wire [3:0] \$410 ;
-  wire [18:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [18:0] \$413 ;
-  wire [3:0] \$414 ;
-  wire [18:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire [18:0] \$417 ;
-  wire [3:0] \$418 ;
-  wire [18:0] \$419 ;
+  wire [18:0] \$410 ;
+  wire [3:0] \$411 ;
+  wire [18:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire [18:0] \$414 ;
+  wire [3:0] \$415 ;
+  wire [18:0] \$416 ;
+  wire [3:0] \$417 ;
+  wire [18:0] \$418 ;
+  wire [3:0] \$419 ;
   wire [21:0] \$42 ;
-  wire [3:0] \$420 ;
-  wire [18:0] \$421 ;
-  wire [3:0] \$422 ;
-  wire [18:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [18:0] \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [18:0] \$420 ;
+  wire [3:0] \$421 ;
+  wire [18:0] \$422 ;
+  wire [3:0] \$423 ;
+  wire [18:0] \$424 ;
+  wire [3:0] \$425 ;
+  wire [18:0] \$426 ;
+  wire [3:0] \$427 ;
+  wire [18:0] \$428 ;
+  wire [3:0] \$429 ;
   wire [21:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [18:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [18:0] \$432 ;
+  wire [3:0] \$433 ;
+  wire [18:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [18:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire [18:0] \$438 ;
+  wire [3:0] \$439 ;
   wire [21:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [18:0] \$440 ;
+  wire [3:0] \$441 ;
+  wire [18:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [18:0] \$444 ;
+  wire [3:0] \$445 ;
+  wire [18:0] \$446 ;
+  wire [3:0] \$447 ;
+  wire [18:0] \$448 ;
+  wire [3:0] \$449 ;
   wire [21:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [18:0] \$450 ;
+  wire [3:0] \$451 ;
+  wire [18:0] \$452 ;
+  wire [3:0] \$453 ;
+  wire [18:0] \$454 ;
+  wire [3:0] \$455 ;
+  wire [18:0] \$456 ;
+  wire [3:0] \$457 ;
+  wire [18:0] \$458 ;
+  wire [3:0] \$459 ;
   wire [21:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
+  wire [18:0] \$460 ;
+  wire [3:0] \$461 ;
+  wire [18:0] \$462 ;
+  wire [3:0] \$463 ;
+  wire [18:0] \$464 ;
+  wire [3:0] \$465 ;
+  wire [18:0] \$466 ;
+  wire [3:0] \$467 ;
+  wire [18:0] \$468 ;
   wire \$469 ;
   wire [21:0] \$47 ;
   wire \$470 ;
@@ -17745,10 +17786,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire [64:0] \$626 ;
-  wire [64:0] \$627 ;
-  wire [64:0] \$628 ;
-  wire [64:0] \$629 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [21:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
@@ -17792,11 +17833,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  wire [64:0] \$669 ;
   wire [21:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
+  wire [64:0] \$670 ;
+  wire [64:0] \$671 ;
+  wire [64:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
@@ -18160,10 +18201,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$301  = 1'h0;
-  reg \$signal$302  = 1'h0;
-  reg [63:0] \$signal$736  = 64'h0000000000000000;
-  reg \$signal$812  = 1'h0;
+  reg \$signal$306  = 1'h0;
+  reg \$signal$307  = 1'h0;
+  reg [63:0] \$signal$733  = 64'h0000000000000000;
+  reg \$signal$809  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
   reg [7:0] \$signature__addr$283  = 8'h00;
   wire [8:0] \$signature__addr$289 ;
@@ -18276,7 +18317,6 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   (* keep = 32'd1 *)
   reg acc_en_c7 = 1'h0;
   reg [255:0] act_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg all_idle = 1'h0;
   reg [511:0] asm = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   (* init = 8'h00 *)
   wire [7:0] aw_addr;
@@ -18512,20 +18552,18 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   (* enum_value_0 = "WEIGHTS" *)
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
-  reg mac_busy = 1'h0;
-  reg [2:0] mac_left = 3'h0;
   reg [63:0] nz = 64'h0000000000000000;
   reg [1:0] nz_ready = 2'h0;
   reg [63:0] nz_todo = 64'h0000000000000000;
   reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
-  wire [3:0] \o_act$832 ;
-  wire [3:0] \o_act$833 ;
-  wire [3:0] \o_act$834 ;
+  wire [3:0] \o_act$829 ;
+  wire [3:0] \o_act$830 ;
+  wire [3:0] \o_act$831 ;
   wire o_busy;
-  wire \o_busy$304 ;
-  wire \o_busy$305 ;
-  wire \o_busy$306 ;
+  wire \o_busy$309 ;
+  wire \o_busy$310 ;
+  wire \o_busy$311 ;
   wire [11:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -19347,2747 +19385,2875 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$signature__en$293  = \$87  & \$88 ;
   assign \$89  = load_ok & lp[42];
   assign \$signature__en$297  = \$89  & \$90 ;
-  assign \$91  = job_active | \$signal ;
-  assign \$92  = \$91  | trace__valid;
-  assign \$93  = \$signal$301  | \$signal$302 ;
-  assign \$94  = \$93  | p4_valid;
-  assign \$95  = \$92  | \$94 ;
-  assign \$96  = \$95  | o_busy;
-  assign \$97  = \$96  | \o_busy$304 ;
-  assign \$98  = \$97  | \o_busy$305 ;
-  assign \$99  = \$98  | \o_busy$306 ;
-  assign \$100  = mac_busy | \$99 ;
-  assign busy = \$100  | img_full;
-  assign \$102  = \$101  == ki;
-  assign \$104  = \$103  == kj;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ! ch;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ! ch;
-  assign \$110  = \$109  == kj;
-  assign \$111  = \$108  & \$110 ;
-  assign \$113  = \$112  == ki;
-  assign \$114  = \$111  & \$113 ;
-  assign \$117  = $signed(\$115 ) + $signed(\$116 );
-  assign \$119  = \$118  + kj;
-  assign \$121  = \$120  + ch;
-  assign \$124  = \$122  + \$123 ;
-  assign \$125  = ! ch;
-  assign \$127  = \$126  == kj;
-  assign \$128  = \$125  & \$127 ;
-  assign \$130  = \$129  == ki;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = \$132  | credit;
+  assign \$91  = s0_valid | s1_valid;
+  assign \$92  = \$91  | s2_valid;
+  assign \$93  = \$92  | s3_valid;
+  assign \$94  = \$93  | s4_valid;
+  assign \$95  = \$94  | s5_valid;
+  assign \$96  = job_active | \$signal ;
+  assign \$97  = \$96  | trace__valid;
+  assign \$98  = \$signal$306  | \$signal$307 ;
+  assign \$99  = \$98  | p4_valid;
+  assign \$100  = \$97  | \$99 ;
+  assign \$101  = \$100  | o_busy;
+  assign \$102  = \$101  | \o_busy$309 ;
+  assign \$103  = \$102  | \o_busy$310 ;
+  assign \$104  = \$103  | \o_busy$311 ;
+  assign \$105  = \$95  | \$104 ;
+  assign busy = \$105  | img_full;
+  assign \$106  = s0_valid | s1_valid;
+  assign \$107  = \$106  | s2_valid;
+  assign \$108  = \$107  | s3_valid;
+  assign \$109  = \$108  | s4_valid;
+  assign \$110  = \$109  | s5_valid;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = job_active | \$signal ;
+  assign \$113  = \$112  | trace__valid;
+  assign \$114  = \$signal$306  | \$signal$307 ;
+  assign \$115  = \$114  | p4_valid;
+  assign \$116  = \$113  | \$115 ;
+  assign \$117  = \$116  | o_busy;
+  assign \$118  = \$117  | \o_busy$309 ;
+  assign \$119  = \$118  | \o_busy$310 ;
+  assign \$120  = \$119  | \o_busy$311 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$111  & \$121 ;
+  assign \$124  = \$123  == ki;
+  assign \$126  = \$125  == kj;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ! ch;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ! ch;
+  assign \$132  = \$131  == kj;
+  assign \$133  = \$130  & \$132 ;
   assign \$135  = \$134  == ki;
-  assign \$137  = \$136  == kj;
-  assign \$138  = \$135  & \$137 ;
-  assign \$140  = \$139  == kj;
-  assign \$142  = \$141  == ki;
-  assign \$143  = \$140  & \$142 ;
-  assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$148  = \$147  + kj;
-  assign \$151  = \$150  + kj;
-  assign \$152  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$153  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$154  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$155  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$156  = | { cur[63:48], cur[31:16] };
-  assign \$157  = | cur[63:32];
-  assign \$158  = ! cur;
-  assign \$160  = ~ todo_empty;
-  assign \$161  = \$160  | credit;
-  assign \$163  = \$162  == ki;
-  assign \$165  = \$164  == kj;
-  assign \$166  = \$163  & \$165 ;
-  assign \$168  = \$167  == kj;
-  assign \$170  = \$169  == ki;
-  assign \$171  = \$168  & \$170 ;
-  assign \$174  = $signed(\$172 ) + $signed(\$173 );
-  assign \$176  = \$175  + kj;
-  assign \$179  = \$178  + kj;
-  assign \$180  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$181  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$182  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$183  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$184  = | { cur[63:48], cur[31:16] };
-  assign \$185  = | cur[63:32];
-  assign \$186  = ! cur;
-  assign \$188  = ~ todo_empty;
-  assign \$189  = \$188  | credit;
-  assign \$191  = \$190  == ki;
-  assign \$193  = \$192  == kj;
-  assign \$194  = \$191  & \$193 ;
-  assign \$196  = \$195  == kj;
-  assign \$198  = \$197  == ki;
-  assign \$199  = \$196  & \$198 ;
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$204  = \$203  + kj;
-  assign \$207  = \$206  + kj;
-  assign \$208  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$209  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$210  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$211  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$212  = | { cur[63:48], cur[31:16] };
-  assign \$213  = | cur[63:32];
-  assign \$214  = ! cur;
-  assign \$216  = ~ todo_empty;
-  assign \$217  = \$216  | credit;
-  assign \$219  = \$218  == ki;
-  assign \$221  = \$220  == kj;
-  assign \$222  = \$219  & \$221 ;
-  assign \$224  = \$223  == kj;
-  assign \$226  = \$225  == ki;
-  assign \$227  = \$224  & \$226 ;
-  assign \$230  = $signed(\$228 ) + $signed(\$229 );
-  assign \$232  = \$231  + kj;
-  assign \$235  = \$234  + kj;
-  assign \$236  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$237  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$238  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$239  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$240  = | { cur[63:48], cur[31:16] };
-  assign \$241  = | cur[63:32];
-  assign \$242  = ! cur;
-  assign \$244  = ~ todo_empty;
-  assign \$245  = \$244  | credit;
-  assign \$246  = ~ spikes__valid;
-  assign \$247  = all_idle & \$246 ;
-  assign \$248  = ! seq_state;
-  assign \$249  = seq_state == 1'h1;
-  assign \$250  = seq_state == 2'h2;
-  assign \$251  = seq_state == 2'h3;
-  assign \$252  = seq_state == 3'h4;
-  assign \$253  = seq_state == 3'h5;
-  assign \$254  = seq_state == 3'h6;
-  assign \$255  = seq_state == 3'h7;
-  assign \$256  = seq_state == 4'h8;
-  assign \$257  = seq_state == 4'h9;
-  assign \$258  = seq_state == 4'ha;
-  assign \$259  = seq_state == 4'hb;
-  assign \$260  = seq_state == 4'hc;
-  assign \$261  = seq_state == 4'hd;
-  assign \$262  = seq_state == 4'he;
-  assign \$263  = seq_state == 4'hf;
-  assign \$264  = seq_state == 5'h10;
-  assign \$265  = seq_state == 5'h11;
-  assign \$266  = seq_state == 5'h12;
-  assign \$267  = spikes__valid & spikes__ready;
-  assign \$268  = ~ img_full;
-  assign \$269  = pixels__valid & \$268 ;
-  assign \$270  = \$signature__addr  + 1'h1;
-  assign \$271  = \$signature__addr  == 9'h1e9;
-  assign \$272  = ! mac_left;
-  assign \$273  = mac_left - 1'h1;
-  assign \$274  = \$272  ? 4'h0 : \$273 ;
-  assign \$275  = iss_valid ? 4'h6 : \$274 ;
-  assign \$276  = mac_left > 1'h1;
-  assign \$277  = iss_valid | \$276 ;
-  assign \$278  = ~ mac_busy;
-  assign \$279  = ~ mac_busy;
-  assign \$280  = nz_ready[0] & \$279 ;
-  assign \$290  = s1_kind == 1'h1;
-  assign \$291  = s1_kind == 1'h1;
-  assign \$292  = s1_kind == 1'h1;
-  assign \$293  = s1_kind == 1'h1;
-  assign \$294  = s1_kind == 1'h1;
-  assign \$295  = s1_kind == 1'h1;
-  assign \$296  = s1_kind == 1'h1;
-  assign \$297  = s1_kind == 1'h1;
-  assign \$298  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$299  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$300  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$301  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$302  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$303  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$304  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$305  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$306  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$307  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$308  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$309  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$310  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$311  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$312  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$313  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$314  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
-  assign \$315  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
-  assign \$316  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
-  assign \$317  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
-  assign \$318  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
-  assign \$319  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
-  assign \$320  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
-  assign \$321  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
-  assign \$322  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
-  assign \$323  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
-  assign \$324  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
-  assign \$325  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
-  assign \$326  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
-  assign \$327  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
-  assign \$328  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
-  assign \$329  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
-  assign \$330  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
-  assign \$331  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
-  assign \$332  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
-  assign \$333  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
-  assign \$334  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
-  assign \$335  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
-  assign \$336  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
-  assign \$337  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
-  assign \$338  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
-  assign \$339  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
-  assign \$340  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
-  assign \$341  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
-  assign \$342  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
-  assign \$343  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
-  assign \$344  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
-  assign \$345  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
-  assign \$346  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
-  assign \$347  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
-  assign \$348  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
-  assign \$349  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
-  assign \$350  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
-  assign \$351  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
-  assign \$352  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
-  assign \$353  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
-  assign \$354  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
-  assign \$355  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
-  assign \$356  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
-  assign \$357  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
-  assign \$358  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
-  assign \$359  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
-  assign \$360  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
-  assign \$361  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
-  assign \$362  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
-  assign \$363  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
-  assign \$364  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
-  assign \$365  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
-  assign \$366  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
-  assign \$367  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
-  assign \$368  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
-  assign \$369  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
-  assign \$370  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
-  assign \$371  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
-  assign \$372  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
-  assign \$373  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
-  assign \$374  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
-  assign \$375  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
-  assign \$376  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
-  assign \$377  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
-  assign \$378  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
-  assign \$379  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
-  assign \$380  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
-  assign \$381  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
-  assign \$382  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
-  assign \$383  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
-  assign \$384  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
-  assign \$385  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
-  assign \$386  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
-  assign \$387  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
-  assign \$388  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
-  assign \$389  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
-  assign \$390  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
-  assign \$391  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
-  assign \$392  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
-  assign \$393  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
-  assign \$394  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
-  assign \$395  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
-  assign \$396  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
-  assign \$397  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
-  assign \$398  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
-  assign \$399  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
-  assign \$400  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
-  assign \$401  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
-  assign \$402  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
-  assign \$403  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
-  assign \$404  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
-  assign \$405  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
-  assign \$406  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
-  assign \$407  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
-  assign \$408  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
-  assign \$409  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
-  assign \$410  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
-  assign \$411  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
-  assign \$412  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
-  assign \$413  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
-  assign \$414  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
-  assign \$415  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
-  assign \$416  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
-  assign \$417  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
-  assign \$418  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
-  assign \$419  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
-  assign \$420  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
-  assign \$421  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
-  assign \$422  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
-  assign \$423  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
-  assign \$424  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
-  assign \$425  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
-  assign \$426  = s4_valid & s4_last;
-  assign \$427  = s4_valid & s4_last;
-  assign \$428  = s4_valid & s4_last;
-  assign \$429  = s4_valid & s4_last;
-  assign \$430  = s4_valid & s4_last;
-  assign \$431  = s4_valid & s4_last;
-  assign \$432  = s4_valid & s4_last;
-  assign \$433  = s4_valid & s4_last;
-  assign \$434  = s4_valid & s4_last;
-  assign \$435  = s4_kind != 1'h1;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = s4_valid & s4_last;
-  assign \$438  = s4_kind != 1'h1;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = s4_valid & s4_last;
-  assign \$441  = s4_kind != 1'h1;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = s4_valid & s4_last;
-  assign \$444  = s4_kind != 1'h1;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = s4_valid & s4_last;
-  assign \$447  = s4_kind != 1'h1;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = s4_valid & s4_last;
-  assign \$450  = s4_kind != 1'h1;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = s4_valid & s4_last;
-  assign \$453  = s4_kind != 1'h1;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = s4_valid & s4_last;
-  assign \$456  = s4_kind != 1'h1;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = s4_valid & s4_last;
-  assign \$459  = s4_kind == 1'h1;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = ! s4_g;
-  assign \$462  = \$460  & \$461 ;
-  assign \$463  = s4_valid & s4_last;
-  assign \$464  = s4_kind == 1'h1;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ! s4_g;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = s4_valid & s4_last;
-  assign \$469  = s4_kind == 1'h1;
-  assign \$470  = \$468  & \$469 ;
-  assign \$471  = ! s4_g;
-  assign \$472  = \$470  & \$471 ;
+  assign \$136  = \$133  & \$135 ;
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = \$140  + kj;
+  assign \$143  = \$142  + ch;
+  assign \$146  = \$144  + \$145 ;
+  assign \$147  = ! ch;
+  assign \$149  = \$148  == kj;
+  assign \$150  = \$147  & \$149 ;
+  assign \$152  = \$151  == ki;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  | credit;
+  assign \$157  = \$156  == ki;
+  assign \$159  = \$158  == kj;
+  assign \$160  = \$157  & \$159 ;
+  assign \$162  = \$161  == kj;
+  assign \$164  = \$163  == ki;
+  assign \$165  = \$162  & \$164 ;
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$170  = \$169  + kj;
+  assign \$173  = \$172  + kj;
+  assign \$174  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$175  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$176  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$177  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$178  = | { cur[63:48], cur[31:16] };
+  assign \$179  = | cur[63:32];
+  assign \$180  = ! cur;
+  assign \$182  = ~ todo_empty;
+  assign \$183  = \$182  | credit;
+  assign \$185  = \$184  == ki;
+  assign \$187  = \$186  == kj;
+  assign \$188  = \$185  & \$187 ;
+  assign \$190  = \$189  == kj;
+  assign \$192  = \$191  == ki;
+  assign \$193  = \$190  & \$192 ;
+  assign \$196  = $signed(\$194 ) + $signed(\$195 );
+  assign \$198  = \$197  + kj;
+  assign \$201  = \$200  + kj;
+  assign \$202  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$203  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$204  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$205  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$206  = | { cur[63:48], cur[31:16] };
+  assign \$207  = | cur[63:32];
+  assign \$208  = ! cur;
+  assign \$210  = ~ todo_empty;
+  assign \$211  = \$210  | credit;
+  assign \$213  = \$212  == ki;
+  assign \$215  = \$214  == kj;
+  assign \$216  = \$213  & \$215 ;
+  assign \$218  = \$217  == kj;
+  assign \$220  = \$219  == ki;
+  assign \$221  = \$218  & \$220 ;
+  assign \$224  = $signed(\$222 ) + $signed(\$223 );
+  assign \$226  = \$225  + kj;
+  assign \$229  = \$228  + kj;
+  assign \$230  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$231  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$232  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$233  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$234  = | { cur[63:48], cur[31:16] };
+  assign \$235  = | cur[63:32];
+  assign \$236  = ! cur;
+  assign \$238  = ~ todo_empty;
+  assign \$239  = \$238  | credit;
+  assign \$241  = \$240  == ki;
+  assign \$243  = \$242  == kj;
+  assign \$244  = \$241  & \$243 ;
+  assign \$246  = \$245  == kj;
+  assign \$248  = \$247  == ki;
+  assign \$249  = \$246  & \$248 ;
+  assign \$252  = $signed(\$250 ) + $signed(\$251 );
+  assign \$254  = \$253  + kj;
+  assign \$257  = \$256  + kj;
+  assign \$258  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$259  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$260  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$261  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$262  = | { cur[63:48], cur[31:16] };
+  assign \$263  = | cur[63:32];
+  assign \$264  = ! cur;
+  assign \$266  = ~ todo_empty;
+  assign \$267  = \$266  | credit;
+  assign \$268  = s0_valid | s1_valid;
+  assign \$269  = \$268  | s2_valid;
+  assign \$270  = \$269  | s3_valid;
+  assign \$271  = \$270  | s4_valid;
+  assign \$272  = \$271  | s5_valid;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = job_active | \$signal ;
+  assign \$275  = \$274  | trace__valid;
+  assign \$276  = \$signal$306  | \$signal$307 ;
+  assign \$277  = \$276  | p4_valid;
+  assign \$278  = \$275  | \$277 ;
+  assign \$279  = \$278  | o_busy;
+  assign \$280  = \$279  | \o_busy$309 ;
+  assign \$281  = \$280  | \o_busy$310 ;
+  assign \$282  = \$281  | \o_busy$311 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = \$273  & \$283 ;
+  assign \$285  = ~ spikes__valid;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ! seq_state;
+  assign \$288  = seq_state == 1'h1;
+  assign \$289  = seq_state == 2'h2;
+  assign \$290  = seq_state == 2'h3;
+  assign \$291  = seq_state == 3'h4;
+  assign \$292  = seq_state == 3'h5;
+  assign \$293  = seq_state == 3'h6;
+  assign \$294  = seq_state == 3'h7;
+  assign \$295  = seq_state == 4'h8;
+  assign \$296  = seq_state == 4'h9;
+  assign \$297  = seq_state == 4'ha;
+  assign \$298  = seq_state == 4'hb;
+  assign \$299  = seq_state == 4'hc;
+  assign \$300  = seq_state == 4'hd;
+  assign \$301  = seq_state == 4'he;
+  assign \$302  = seq_state == 4'hf;
+  assign \$303  = seq_state == 5'h10;
+  assign \$304  = seq_state == 5'h11;
+  assign \$305  = seq_state == 5'h12;
+  assign \$306  = spikes__valid & spikes__ready;
+  assign \$307  = ~ img_full;
+  assign \$308  = pixels__valid & \$307 ;
+  assign \$309  = \$signature__addr  + 1'h1;
+  assign \$310  = \$signature__addr  == 9'h1e9;
+  assign \$311  = s0_valid | s1_valid;
+  assign \$312  = \$311  | s2_valid;
+  assign \$313  = \$312  | s3_valid;
+  assign \$314  = \$313  | s4_valid;
+  assign \$315  = \$314  | s5_valid;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = s0_valid | s1_valid;
+  assign \$318  = \$317  | s2_valid;
+  assign \$319  = \$318  | s3_valid;
+  assign \$320  = \$319  | s4_valid;
+  assign \$321  = \$320  | s5_valid;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = nz_ready[0] & \$322 ;
+  assign \$333  = s1_kind == 1'h1;
+  assign \$334  = s1_kind == 1'h1;
+  assign \$335  = s1_kind == 1'h1;
+  assign \$336  = s1_kind == 1'h1;
+  assign \$337  = s1_kind == 1'h1;
+  assign \$338  = s1_kind == 1'h1;
+  assign \$339  = s1_kind == 1'h1;
+  assign \$340  = s1_kind == 1'h1;
+  assign \$341  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$342  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$343  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$344  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$345  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$346  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$347  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$348  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$349  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$350  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$351  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$352  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$353  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$354  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$355  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$356  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$357  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
+  assign \$358  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
+  assign \$359  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
+  assign \$360  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
+  assign \$361  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
+  assign \$362  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
+  assign \$363  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
+  assign \$364  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
+  assign \$365  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
+  assign \$366  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
+  assign \$367  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
+  assign \$368  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
+  assign \$369  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
+  assign \$370  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
+  assign \$371  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
+  assign \$372  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
+  assign \$373  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
+  assign \$374  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
+  assign \$375  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
+  assign \$376  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
+  assign \$377  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
+  assign \$378  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
+  assign \$379  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
+  assign \$380  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
+  assign \$381  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
+  assign \$382  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
+  assign \$383  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
+  assign \$384  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
+  assign \$385  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
+  assign \$386  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
+  assign \$387  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
+  assign \$388  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
+  assign \$389  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
+  assign \$390  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
+  assign \$391  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
+  assign \$392  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
+  assign \$393  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
+  assign \$394  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
+  assign \$395  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
+  assign \$396  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
+  assign \$397  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
+  assign \$398  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
+  assign \$399  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
+  assign \$400  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
+  assign \$401  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
+  assign \$402  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
+  assign \$403  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
+  assign \$404  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
+  assign \$405  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
+  assign \$406  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
+  assign \$407  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
+  assign \$408  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
+  assign \$409  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
+  assign \$410  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
+  assign \$411  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
+  assign \$412  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
+  assign \$413  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
+  assign \$414  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
+  assign \$415  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
+  assign \$416  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
+  assign \$417  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
+  assign \$418  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
+  assign \$419  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
+  assign \$420  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
+  assign \$421  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
+  assign \$422  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
+  assign \$423  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
+  assign \$424  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
+  assign \$425  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
+  assign \$426  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
+  assign \$427  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
+  assign \$428  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
+  assign \$429  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
+  assign \$430  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
+  assign \$431  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
+  assign \$432  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
+  assign \$433  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
+  assign \$434  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
+  assign \$435  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
+  assign \$436  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
+  assign \$437  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
+  assign \$438  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
+  assign \$439  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
+  assign \$440  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
+  assign \$441  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
+  assign \$442  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
+  assign \$443  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
+  assign \$444  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
+  assign \$445  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
+  assign \$446  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
+  assign \$447  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
+  assign \$448  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
+  assign \$449  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
+  assign \$450  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
+  assign \$451  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
+  assign \$452  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
+  assign \$453  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
+  assign \$454  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
+  assign \$455  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
+  assign \$456  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
+  assign \$457  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
+  assign \$458  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
+  assign \$459  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
+  assign \$460  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
+  assign \$461  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
+  assign \$462  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
+  assign \$463  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
+  assign \$464  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
+  assign \$465  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
+  assign \$466  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
+  assign \$467  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
+  assign \$468  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$469  = s4_valid & s4_last;
+  assign \$470  = s4_valid & s4_last;
+  assign \$471  = s4_valid & s4_last;
+  assign \$472  = s4_valid & s4_last;
   assign \$473  = s4_valid & s4_last;
-  assign \$474  = s4_kind == 1'h1;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = ! s4_g;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = s4_valid & s4_last;
-  assign \$479  = s4_kind == 1'h1;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = ! s4_g;
+  assign \$474  = s4_valid & s4_last;
+  assign \$475  = s4_valid & s4_last;
+  assign \$476  = s4_valid & s4_last;
+  assign \$477  = s4_valid & s4_last;
+  assign \$478  = s4_kind != 1'h1;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = s4_valid & s4_last;
+  assign \$481  = s4_kind != 1'h1;
   assign \$482  = \$480  & \$481 ;
   assign \$483  = s4_valid & s4_last;
-  assign \$484  = s4_kind == 1'h1;
+  assign \$484  = s4_kind != 1'h1;
   assign \$485  = \$483  & \$484 ;
-  assign \$486  = ! s4_g;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = s4_valid & s4_last;
-  assign \$489  = s4_kind == 1'h1;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = ! s4_g;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = s4_valid & s4_last;
-  assign \$494  = s4_kind == 1'h1;
-  assign \$495  = \$493  & \$494 ;
-  assign \$496  = ! s4_g;
+  assign \$486  = s4_valid & s4_last;
+  assign \$487  = s4_kind != 1'h1;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = s4_valid & s4_last;
+  assign \$490  = s4_kind != 1'h1;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = s4_valid & s4_last;
+  assign \$493  = s4_kind != 1'h1;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = s4_valid & s4_last;
+  assign \$496  = s4_kind != 1'h1;
   assign \$497  = \$495  & \$496 ;
-  assign \$498  = acc_clear_c0 | rst;
-  assign \$499  = acc_clear_c0 | rst;
-  assign \$500  = acc_clear_c0 | rst;
-  assign \$501  = acc_clear_c0 | rst;
-  assign \$502  = acc_clear_c0 | rst;
-  assign \$503  = acc_clear_c0 | rst;
-  assign \$504  = acc_clear_c0 | rst;
-  assign \$505  = acc_clear_c0 | rst;
-  assign \$506  = acc_clear_c1 | rst;
-  assign \$507  = acc_clear_c1 | rst;
-  assign \$508  = acc_clear_c1 | rst;
-  assign \$509  = acc_clear_c1 | rst;
-  assign \$510  = acc_clear_c1 | rst;
-  assign \$511  = acc_clear_c1 | rst;
-  assign \$512  = acc_clear_c1 | rst;
-  assign \$513  = acc_clear_c1 | rst;
-  assign \$514  = acc_clear_c2 | rst;
-  assign \$515  = acc_clear_c2 | rst;
-  assign \$516  = acc_clear_c2 | rst;
-  assign \$517  = acc_clear_c2 | rst;
-  assign \$518  = acc_clear_c2 | rst;
-  assign \$519  = acc_clear_c2 | rst;
-  assign \$520  = acc_clear_c2 | rst;
-  assign \$521  = acc_clear_c2 | rst;
-  assign \$522  = acc_clear_c3 | rst;
-  assign \$523  = acc_clear_c3 | rst;
-  assign \$524  = acc_clear_c3 | rst;
-  assign \$525  = acc_clear_c3 | rst;
-  assign \$526  = acc_clear_c3 | rst;
-  assign \$527  = acc_clear_c3 | rst;
-  assign \$528  = acc_clear_c3 | rst;
-  assign \$529  = acc_clear_c3 | rst;
-  assign \$530  = acc_clear_c4 | rst;
-  assign \$531  = acc_clear_c4 | rst;
-  assign \$532  = acc_clear_c4 | rst;
-  assign \$533  = acc_clear_c4 | rst;
-  assign \$534  = acc_clear_c4 | rst;
-  assign \$535  = acc_clear_c4 | rst;
-  assign \$536  = acc_clear_c4 | rst;
-  assign \$537  = acc_clear_c4 | rst;
-  assign \$538  = acc_clear_c5 | rst;
-  assign \$539  = acc_clear_c5 | rst;
-  assign \$540  = acc_clear_c5 | rst;
-  assign \$541  = acc_clear_c5 | rst;
-  assign \$542  = acc_clear_c5 | rst;
-  assign \$543  = acc_clear_c5 | rst;
-  assign \$544  = acc_clear_c5 | rst;
-  assign \$545  = acc_clear_c5 | rst;
-  assign \$546  = acc_clear_c6 | rst;
-  assign \$547  = acc_clear_c6 | rst;
-  assign \$548  = acc_clear_c6 | rst;
-  assign \$549  = acc_clear_c6 | rst;
-  assign \$550  = acc_clear_c6 | rst;
-  assign \$551  = acc_clear_c6 | rst;
-  assign \$552  = acc_clear_c6 | rst;
-  assign \$553  = acc_clear_c6 | rst;
-  assign \$554  = acc_clear_c7 | rst;
-  assign \$555  = acc_clear_c7 | rst;
-  assign \$556  = acc_clear_c7 | rst;
-  assign \$557  = acc_clear_c7 | rst;
-  assign \$558  = acc_clear_c7 | rst;
-  assign \$559  = acc_clear_c7 | rst;
-  assign \$560  = acc_clear_c7 | rst;
-  assign \$561  = acc_clear_c7 | rst;
-  assign \$562  = | d0;
-  assign \$563  = | d1;
-  assign \$564  = | d2;
-  assign \$565  = | d3;
-  assign \$566  = | d4;
-  assign \$567  = | d5;
-  assign \$568  = | d6;
-  assign \$569  = | d7;
-  assign \$570  = | d8;
-  assign \$571  = | d9;
-  assign \$572  = | d10;
-  assign \$573  = | d11;
-  assign \$574  = | d12;
-  assign \$575  = | d13;
-  assign \$576  = | d14;
-  assign \$577  = | d15;
-  assign \$578  = | d16;
-  assign \$579  = | d17;
-  assign \$580  = | d18;
-  assign \$581  = | d19;
-  assign \$582  = | d20;
-  assign \$583  = | d21;
-  assign \$584  = | d22;
-  assign \$585  = | d23;
-  assign \$586  = | d24;
-  assign \$587  = | d25;
-  assign \$588  = | d26;
-  assign \$589  = | d27;
-  assign \$590  = | d28;
-  assign \$591  = | d29;
-  assign \$592  = | d30;
-  assign \$593  = | d31;
-  assign \$594  = | d32;
-  assign \$595  = | d33;
-  assign \$596  = | d34;
-  assign \$597  = | d35;
-  assign \$598  = | d36;
-  assign \$599  = | d37;
-  assign \$600  = | d38;
-  assign \$601  = | d39;
-  assign \$602  = | d40;
-  assign \$603  = | d41;
-  assign \$604  = | d42;
-  assign \$605  = | d43;
-  assign \$606  = | d44;
-  assign \$607  = | d45;
-  assign \$608  = | d46;
-  assign \$609  = | d47;
-  assign \$610  = | d48;
-  assign \$611  = | d49;
-  assign \$612  = | d50;
-  assign \$613  = | d51;
-  assign \$614  = | d52;
-  assign \$615  = | d53;
-  assign \$616  = | d54;
-  assign \$617  = | d55;
-  assign \$618  = | d56;
-  assign \$619  = | d57;
-  assign \$620  = | d58;
-  assign \$621  = | d59;
-  assign \$622  = | d60;
-  assign \$623  = | d61;
-  assign \$624  = | d62;
-  assign \$625  = | d63;
-  assign \$626  = - nz;
-  assign \$627  = { 1'h0, nz } & \$626 ;
-  assign \$628  = nz - 1'h1;
-  assign \$629  = { 1'h0, nz } & \$628 ;
-  assign \$631  = nz[0] & nz[1];
-  assign \$634  = nz[2] & nz[3];
-  assign \$636  = \$632  | \$635 ;
-  assign \$637  = nz[0] | nz[1];
-  assign \$638  = nz[2] | nz[3];
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$636  | \$639 ;
-  assign \$642  = nz[4] & nz[5];
-  assign \$645  = nz[6] & nz[7];
-  assign \$647  = \$643  | \$646 ;
-  assign \$648  = nz[4] | nz[5];
-  assign \$649  = nz[6] | nz[7];
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = \$647  | \$650 ;
-  assign \$652  = \$640  | \$651 ;
-  assign \$653  = nz[0] | nz[1];
-  assign \$654  = nz[2] | nz[3];
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = nz[4] | nz[5];
-  assign \$657  = nz[6] | nz[7];
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = \$655  & \$658 ;
-  assign \$660  = \$652  | \$659 ;
-  assign \$662  = nz[8] & nz[9];
-  assign \$665  = nz[10] & nz[11];
-  assign \$667  = \$663  | \$666 ;
-  assign \$668  = nz[8] | nz[9];
-  assign \$669  = nz[10] | nz[11];
-  assign \$670  = \$668  & \$669 ;
-  assign \$671  = \$667  | \$670 ;
-  assign \$673  = nz[12] & nz[13];
-  assign \$676  = nz[14] & nz[15];
-  assign \$678  = \$674  | \$677 ;
-  assign \$679  = nz[12] | nz[13];
-  assign \$680  = nz[14] | nz[15];
-  assign \$681  = \$679  & \$680 ;
-  assign \$682  = \$678  | \$681 ;
-  assign \$683  = \$671  | \$682 ;
-  assign \$684  = nz[8] | nz[9];
-  assign \$685  = nz[10] | nz[11];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = nz[12] | nz[13];
-  assign \$688  = nz[14] | nz[15];
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = \$686  & \$689 ;
-  assign \$691  = \$683  | \$690 ;
-  assign \$692  = \$660  | \$691 ;
-  assign \$693  = nz[0] | nz[1];
-  assign \$694  = nz[2] | nz[3];
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = nz[4] | nz[5];
-  assign \$697  = nz[6] | nz[7];
+  assign \$498  = s4_valid & s4_last;
+  assign \$499  = s4_kind != 1'h1;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = s4_valid & s4_last;
+  assign \$502  = s4_kind == 1'h1;
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = ! s4_g;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = s4_valid & s4_last;
+  assign \$507  = s4_kind == 1'h1;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = ! s4_g;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = s4_valid & s4_last;
+  assign \$512  = s4_kind == 1'h1;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = ! s4_g;
+  assign \$515  = \$513  & \$514 ;
+  assign \$516  = s4_valid & s4_last;
+  assign \$517  = s4_kind == 1'h1;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = ! s4_g;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = s4_valid & s4_last;
+  assign \$522  = s4_kind == 1'h1;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ! s4_g;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = s4_valid & s4_last;
+  assign \$527  = s4_kind == 1'h1;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = ! s4_g;
+  assign \$530  = \$528  & \$529 ;
+  assign \$531  = s4_valid & s4_last;
+  assign \$532  = s4_kind == 1'h1;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = ! s4_g;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = s4_valid & s4_last;
+  assign \$537  = s4_kind == 1'h1;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = ! s4_g;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = acc_clear_c0 | rst;
+  assign \$542  = acc_clear_c0 | rst;
+  assign \$543  = acc_clear_c0 | rst;
+  assign \$544  = acc_clear_c0 | rst;
+  assign \$545  = acc_clear_c0 | rst;
+  assign \$546  = acc_clear_c0 | rst;
+  assign \$547  = acc_clear_c0 | rst;
+  assign \$548  = acc_clear_c0 | rst;
+  assign \$549  = acc_clear_c1 | rst;
+  assign \$550  = acc_clear_c1 | rst;
+  assign \$551  = acc_clear_c1 | rst;
+  assign \$552  = acc_clear_c1 | rst;
+  assign \$553  = acc_clear_c1 | rst;
+  assign \$554  = acc_clear_c1 | rst;
+  assign \$555  = acc_clear_c1 | rst;
+  assign \$556  = acc_clear_c1 | rst;
+  assign \$557  = acc_clear_c2 | rst;
+  assign \$558  = acc_clear_c2 | rst;
+  assign \$559  = acc_clear_c2 | rst;
+  assign \$560  = acc_clear_c2 | rst;
+  assign \$561  = acc_clear_c2 | rst;
+  assign \$562  = acc_clear_c2 | rst;
+  assign \$563  = acc_clear_c2 | rst;
+  assign \$564  = acc_clear_c2 | rst;
+  assign \$565  = acc_clear_c3 | rst;
+  assign \$566  = acc_clear_c3 | rst;
+  assign \$567  = acc_clear_c3 | rst;
+  assign \$568  = acc_clear_c3 | rst;
+  assign \$569  = acc_clear_c3 | rst;
+  assign \$570  = acc_clear_c3 | rst;
+  assign \$571  = acc_clear_c3 | rst;
+  assign \$572  = acc_clear_c3 | rst;
+  assign \$573  = acc_clear_c4 | rst;
+  assign \$574  = acc_clear_c4 | rst;
+  assign \$575  = acc_clear_c4 | rst;
+  assign \$576  = acc_clear_c4 | rst;
+  assign \$577  = acc_clear_c4 | rst;
+  assign \$578  = acc_clear_c4 | rst;
+  assign \$579  = acc_clear_c4 | rst;
+  assign \$580  = acc_clear_c4 | rst;
+  assign \$581  = acc_clear_c5 | rst;
+  assign \$582  = acc_clear_c5 | rst;
+  assign \$583  = acc_clear_c5 | rst;
+  assign \$584  = acc_clear_c5 | rst;
+  assign \$585  = acc_clear_c5 | rst;
+  assign \$586  = acc_clear_c5 | rst;
+  assign \$587  = acc_clear_c5 | rst;
+  assign \$588  = acc_clear_c5 | rst;
+  assign \$589  = acc_clear_c6 | rst;
+  assign \$590  = acc_clear_c6 | rst;
+  assign \$591  = acc_clear_c6 | rst;
+  assign \$592  = acc_clear_c6 | rst;
+  assign \$593  = acc_clear_c6 | rst;
+  assign \$594  = acc_clear_c6 | rst;
+  assign \$595  = acc_clear_c6 | rst;
+  assign \$596  = acc_clear_c6 | rst;
+  assign \$597  = acc_clear_c7 | rst;
+  assign \$598  = acc_clear_c7 | rst;
+  assign \$599  = acc_clear_c7 | rst;
+  assign \$600  = acc_clear_c7 | rst;
+  assign \$601  = acc_clear_c7 | rst;
+  assign \$602  = acc_clear_c7 | rst;
+  assign \$603  = acc_clear_c7 | rst;
+  assign \$604  = acc_clear_c7 | rst;
+  assign \$605  = | d0;
+  assign \$606  = | d1;
+  assign \$607  = | d2;
+  assign \$608  = | d3;
+  assign \$609  = | d4;
+  assign \$610  = | d5;
+  assign \$611  = | d6;
+  assign \$612  = | d7;
+  assign \$613  = | d8;
+  assign \$614  = | d9;
+  assign \$615  = | d10;
+  assign \$616  = | d11;
+  assign \$617  = | d12;
+  assign \$618  = | d13;
+  assign \$619  = | d14;
+  assign \$620  = | d15;
+  assign \$621  = | d16;
+  assign \$622  = | d17;
+  assign \$623  = | d18;
+  assign \$624  = | d19;
+  assign \$625  = | d20;
+  assign \$626  = | d21;
+  assign \$627  = | d22;
+  assign \$628  = | d23;
+  assign \$629  = | d24;
+  assign \$630  = | d25;
+  assign \$631  = | d26;
+  assign \$632  = | d27;
+  assign \$633  = | d28;
+  assign \$634  = | d29;
+  assign \$635  = | d30;
+  assign \$636  = | d31;
+  assign \$637  = | d32;
+  assign \$638  = | d33;
+  assign \$639  = | d34;
+  assign \$640  = | d35;
+  assign \$641  = | d36;
+  assign \$642  = | d37;
+  assign \$643  = | d38;
+  assign \$644  = | d39;
+  assign \$645  = | d40;
+  assign \$646  = | d41;
+  assign \$647  = | d42;
+  assign \$648  = | d43;
+  assign \$649  = | d44;
+  assign \$650  = | d45;
+  assign \$651  = | d46;
+  assign \$652  = | d47;
+  assign \$653  = | d48;
+  assign \$654  = | d49;
+  assign \$655  = | d50;
+  assign \$656  = | d51;
+  assign \$657  = | d52;
+  assign \$658  = | d53;
+  assign \$659  = | d54;
+  assign \$660  = | d55;
+  assign \$661  = | d56;
+  assign \$662  = | d57;
+  assign \$663  = | d58;
+  assign \$664  = | d59;
+  assign \$665  = | d60;
+  assign \$666  = | d61;
+  assign \$667  = | d62;
+  assign \$668  = | d63;
+  assign \$669  = - nz;
+  assign \$670  = { 1'h0, nz } & \$669 ;
+  assign \$671  = nz - 1'h1;
+  assign \$672  = { 1'h0, nz } & \$671 ;
+  assign \$674  = nz[0] & nz[1];
+  assign \$677  = nz[2] & nz[3];
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = nz[0] | nz[1];
+  assign \$681  = nz[2] | nz[3];
+  assign \$682  = \$680  & \$681 ;
+  assign \$683  = \$679  | \$682 ;
+  assign \$685  = nz[4] & nz[5];
+  assign \$688  = nz[6] & nz[7];
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = nz[4] | nz[5];
+  assign \$692  = nz[6] | nz[7];
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = \$690  | \$693 ;
+  assign \$695  = \$683  | \$694 ;
+  assign \$696  = nz[0] | nz[1];
+  assign \$697  = nz[2] | nz[3];
   assign \$698  = \$696  | \$697 ;
-  assign \$699  = \$695  | \$698 ;
-  assign \$700  = nz[8] | nz[9];
-  assign \$701  = nz[10] | nz[11];
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = nz[12] | nz[13];
-  assign \$704  = nz[14] | nz[15];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = \$699  & \$706 ;
-  assign \$708  = \$692  | \$707 ;
-  assign \$710  = nz[16] & nz[17];
-  assign \$713  = nz[18] & nz[19];
-  assign \$715  = \$711  | \$714 ;
-  assign \$716  = nz[16] | nz[17];
-  assign \$717  = nz[18] | nz[19];
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = \$715  | \$718 ;
-  assign \$721  = nz[20] & nz[21];
-  assign \$724  = nz[22] & nz[23];
-  assign \$726  = \$722  | \$725 ;
-  assign \$727  = nz[20] | nz[21];
-  assign \$728  = nz[22] | nz[23];
-  assign \$729  = \$727  & \$728 ;
-  assign \$730  = \$726  | \$729 ;
-  assign \$731  = \$719  | \$730 ;
-  assign \$732  = nz[16] | nz[17];
-  assign \$733  = nz[18] | nz[19];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = nz[20] | nz[21];
-  assign \$736  = nz[22] | nz[23];
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = \$734  & \$737 ;
-  assign \$739  = \$731  | \$738 ;
-  assign \$741  = nz[24] & nz[25];
-  assign \$744  = nz[26] & nz[27];
-  assign \$746  = \$742  | \$745 ;
-  assign \$747  = nz[24] | nz[25];
-  assign \$748  = nz[26] | nz[27];
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = \$746  | \$749 ;
-  assign \$752  = nz[28] & nz[29];
-  assign \$755  = nz[30] & nz[31];
-  assign \$757  = \$753  | \$756 ;
-  assign \$758  = nz[28] | nz[29];
-  assign \$759  = nz[30] | nz[31];
-  assign \$760  = \$758  & \$759 ;
-  assign \$761  = \$757  | \$760 ;
-  assign \$762  = \$750  | \$761 ;
-  assign \$763  = nz[24] | nz[25];
-  assign \$764  = nz[26] | nz[27];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = nz[28] | nz[29];
-  assign \$767  = nz[30] | nz[31];
-  assign \$768  = \$766  | \$767 ;
-  assign \$769  = \$765  & \$768 ;
-  assign \$770  = \$762  | \$769 ;
-  assign \$771  = \$739  | \$770 ;
-  assign \$772  = nz[16] | nz[17];
-  assign \$773  = nz[18] | nz[19];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = nz[20] | nz[21];
-  assign \$776  = nz[22] | nz[23];
+  assign \$699  = nz[4] | nz[5];
+  assign \$700  = nz[6] | nz[7];
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = \$698  & \$701 ;
+  assign \$703  = \$695  | \$702 ;
+  assign \$705  = nz[8] & nz[9];
+  assign \$708  = nz[10] & nz[11];
+  assign \$710  = \$706  | \$709 ;
+  assign \$711  = nz[8] | nz[9];
+  assign \$712  = nz[10] | nz[11];
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$716  = nz[12] & nz[13];
+  assign \$719  = nz[14] & nz[15];
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = nz[12] | nz[13];
+  assign \$723  = nz[14] | nz[15];
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = \$721  | \$724 ;
+  assign \$726  = \$714  | \$725 ;
+  assign \$727  = nz[8] | nz[9];
+  assign \$728  = nz[10] | nz[11];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = nz[12] | nz[13];
+  assign \$731  = nz[14] | nz[15];
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = \$729  & \$732 ;
+  assign \$734  = \$726  | \$733 ;
+  assign \$735  = \$703  | \$734 ;
+  assign \$736  = nz[0] | nz[1];
+  assign \$737  = nz[2] | nz[3];
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = nz[4] | nz[5];
+  assign \$740  = nz[6] | nz[7];
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = \$738  | \$741 ;
+  assign \$743  = nz[8] | nz[9];
+  assign \$744  = nz[10] | nz[11];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = nz[12] | nz[13];
+  assign \$747  = nz[14] | nz[15];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = \$742  & \$749 ;
+  assign \$751  = \$735  | \$750 ;
+  assign \$753  = nz[16] & nz[17];
+  assign \$756  = nz[18] & nz[19];
+  assign \$758  = \$754  | \$757 ;
+  assign \$759  = nz[16] | nz[17];
+  assign \$760  = nz[18] | nz[19];
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = \$758  | \$761 ;
+  assign \$764  = nz[20] & nz[21];
+  assign \$767  = nz[22] & nz[23];
+  assign \$769  = \$765  | \$768 ;
+  assign \$770  = nz[20] | nz[21];
+  assign \$771  = nz[22] | nz[23];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = \$762  | \$773 ;
+  assign \$775  = nz[16] | nz[17];
+  assign \$776  = nz[18] | nz[19];
   assign \$777  = \$775  | \$776 ;
-  assign \$778  = \$774  | \$777 ;
-  assign \$779  = nz[24] | nz[25];
-  assign \$780  = nz[26] | nz[27];
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = nz[28] | nz[29];
-  assign \$783  = nz[30] | nz[31];
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = \$781  | \$784 ;
-  assign \$786  = \$778  & \$785 ;
-  assign \$787  = \$771  | \$786 ;
-  assign \$788  = \$708  | \$787 ;
-  assign \$789  = nz[0] | nz[1];
-  assign \$790  = nz[2] | nz[3];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = nz[4] | nz[5];
-  assign \$793  = nz[6] | nz[7];
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = \$791  | \$794 ;
-  assign \$796  = nz[8] | nz[9];
-  assign \$797  = nz[10] | nz[11];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = nz[12] | nz[13];
-  assign \$800  = nz[14] | nz[15];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = \$798  | \$801 ;
-  assign \$803  = \$795  | \$802 ;
-  assign \$804  = nz[16] | nz[17];
-  assign \$805  = nz[18] | nz[19];
-  assign \$806  = \$804  | \$805 ;
-  assign \$807  = nz[20] | nz[21];
-  assign \$808  = nz[22] | nz[23];
-  assign \$809  = \$807  | \$808 ;
-  assign \$810  = \$806  | \$809 ;
-  assign \$811  = nz[24] | nz[25];
-  assign \$812  = nz[26] | nz[27];
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = nz[28] | nz[29];
-  assign \$815  = nz[30] | nz[31];
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = \$813  | \$816 ;
-  assign \$818  = \$810  | \$817 ;
-  assign \$819  = \$803  & \$818 ;
-  assign \$820  = \$788  | \$819 ;
-  assign \$822  = nz[32] & nz[33];
-  assign \$825  = nz[34] & nz[35];
-  assign \$827  = \$823  | \$826 ;
-  assign \$828  = nz[32] | nz[33];
-  assign \$829  = nz[34] | nz[35];
-  assign \$830  = \$828  & \$829 ;
-  assign \$831  = \$827  | \$830 ;
-  assign \$833  = nz[36] & nz[37];
-  assign \$836  = nz[38] & nz[39];
+  assign \$778  = nz[20] | nz[21];
+  assign \$779  = nz[22] | nz[23];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  & \$780 ;
+  assign \$782  = \$774  | \$781 ;
+  assign \$784  = nz[24] & nz[25];
+  assign \$787  = nz[26] & nz[27];
+  assign \$789  = \$785  | \$788 ;
+  assign \$790  = nz[24] | nz[25];
+  assign \$791  = nz[26] | nz[27];
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = \$789  | \$792 ;
+  assign \$795  = nz[28] & nz[29];
+  assign \$798  = nz[30] & nz[31];
+  assign \$800  = \$796  | \$799 ;
+  assign \$801  = nz[28] | nz[29];
+  assign \$802  = nz[30] | nz[31];
+  assign \$803  = \$801  & \$802 ;
+  assign \$804  = \$800  | \$803 ;
+  assign \$805  = \$793  | \$804 ;
+  assign \$806  = nz[24] | nz[25];
+  assign \$807  = nz[26] | nz[27];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = nz[28] | nz[29];
+  assign \$810  = nz[30] | nz[31];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = \$808  & \$811 ;
+  assign \$813  = \$805  | \$812 ;
+  assign \$814  = \$782  | \$813 ;
+  assign \$815  = nz[16] | nz[17];
+  assign \$816  = nz[18] | nz[19];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = nz[20] | nz[21];
+  assign \$819  = nz[22] | nz[23];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = nz[24] | nz[25];
+  assign \$823  = nz[26] | nz[27];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = nz[28] | nz[29];
+  assign \$826  = nz[30] | nz[31];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = \$824  | \$827 ;
+  assign \$829  = \$821  & \$828 ;
+  assign \$830  = \$814  | \$829 ;
+  assign \$831  = \$751  | \$830 ;
+  assign \$832  = nz[0] | nz[1];
+  assign \$833  = nz[2] | nz[3];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = nz[4] | nz[5];
+  assign \$836  = nz[6] | nz[7];
+  assign \$837  = \$835  | \$836 ;
   assign \$838  = \$834  | \$837 ;
-  assign \$839  = nz[36] | nz[37];
-  assign \$840  = nz[38] | nz[39];
-  assign \$841  = \$839  & \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = \$831  | \$842 ;
-  assign \$844  = nz[32] | nz[33];
-  assign \$845  = nz[34] | nz[35];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = nz[36] | nz[37];
-  assign \$848  = nz[38] | nz[39];
+  assign \$839  = nz[8] | nz[9];
+  assign \$840  = nz[10] | nz[11];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = nz[12] | nz[13];
+  assign \$843  = nz[14] | nz[15];
+  assign \$844  = \$842  | \$843 ;
+  assign \$845  = \$841  | \$844 ;
+  assign \$846  = \$838  | \$845 ;
+  assign \$847  = nz[16] | nz[17];
+  assign \$848  = nz[18] | nz[19];
   assign \$849  = \$847  | \$848 ;
-  assign \$850  = \$846  & \$849 ;
-  assign \$851  = \$843  | \$850 ;
-  assign \$853  = nz[40] & nz[41];
-  assign \$856  = nz[42] & nz[43];
-  assign \$858  = \$854  | \$857 ;
-  assign \$859  = nz[40] | nz[41];
-  assign \$860  = nz[42] | nz[43];
-  assign \$861  = \$859  & \$860 ;
-  assign \$862  = \$858  | \$861 ;
-  assign \$864  = nz[44] & nz[45];
-  assign \$867  = nz[46] & nz[47];
-  assign \$869  = \$865  | \$868 ;
-  assign \$870  = nz[44] | nz[45];
-  assign \$871  = nz[46] | nz[47];
-  assign \$872  = \$870  & \$871 ;
-  assign \$873  = \$869  | \$872 ;
-  assign \$874  = \$862  | \$873 ;
-  assign \$875  = nz[40] | nz[41];
-  assign \$876  = nz[42] | nz[43];
-  assign \$877  = \$875  | \$876 ;
-  assign \$878  = nz[44] | nz[45];
-  assign \$879  = nz[46] | nz[47];
-  assign \$880  = \$878  | \$879 ;
-  assign \$881  = \$877  & \$880 ;
-  assign \$882  = \$874  | \$881 ;
-  assign \$883  = \$851  | \$882 ;
-  assign \$884  = nz[32] | nz[33];
-  assign \$885  = nz[34] | nz[35];
-  assign \$886  = \$884  | \$885 ;
-  assign \$887  = nz[36] | nz[37];
-  assign \$888  = nz[38] | nz[39];
+  assign \$850  = nz[20] | nz[21];
+  assign \$851  = nz[22] | nz[23];
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = \$849  | \$852 ;
+  assign \$854  = nz[24] | nz[25];
+  assign \$855  = nz[26] | nz[27];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = nz[28] | nz[29];
+  assign \$858  = nz[30] | nz[31];
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = \$856  | \$859 ;
+  assign \$861  = \$853  | \$860 ;
+  assign \$862  = \$846  & \$861 ;
+  assign \$863  = \$831  | \$862 ;
+  assign \$865  = nz[32] & nz[33];
+  assign \$868  = nz[34] & nz[35];
+  assign \$870  = \$866  | \$869 ;
+  assign \$871  = nz[32] | nz[33];
+  assign \$872  = nz[34] | nz[35];
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$870  | \$873 ;
+  assign \$876  = nz[36] & nz[37];
+  assign \$879  = nz[38] & nz[39];
+  assign \$881  = \$877  | \$880 ;
+  assign \$882  = nz[36] | nz[37];
+  assign \$883  = nz[38] | nz[39];
+  assign \$884  = \$882  & \$883 ;
+  assign \$885  = \$881  | \$884 ;
+  assign \$886  = \$874  | \$885 ;
+  assign \$887  = nz[32] | nz[33];
+  assign \$888  = nz[34] | nz[35];
   assign \$889  = \$887  | \$888 ;
-  assign \$890  = \$886  | \$889 ;
-  assign \$891  = nz[40] | nz[41];
-  assign \$892  = nz[42] | nz[43];
-  assign \$893  = \$891  | \$892 ;
-  assign \$894  = nz[44] | nz[45];
-  assign \$895  = nz[46] | nz[47];
-  assign \$896  = \$894  | \$895 ;
-  assign \$897  = \$893  | \$896 ;
-  assign \$898  = \$890  & \$897 ;
-  assign \$899  = \$883  | \$898 ;
-  assign \$901  = nz[48] & nz[49];
-  assign \$904  = nz[50] & nz[51];
-  assign \$906  = \$902  | \$905 ;
-  assign \$907  = nz[48] | nz[49];
-  assign \$908  = nz[50] | nz[51];
-  assign \$909  = \$907  & \$908 ;
-  assign \$910  = \$906  | \$909 ;
-  assign \$912  = nz[52] & nz[53];
-  assign \$915  = nz[54] & nz[55];
-  assign \$917  = \$913  | \$916 ;
-  assign \$918  = nz[52] | nz[53];
-  assign \$919  = nz[54] | nz[55];
-  assign \$920  = \$918  & \$919 ;
-  assign \$921  = \$917  | \$920 ;
-  assign \$922  = \$910  | \$921 ;
-  assign \$923  = nz[48] | nz[49];
-  assign \$924  = nz[50] | nz[51];
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = nz[52] | nz[53];
-  assign \$927  = nz[54] | nz[55];
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = \$925  & \$928 ;
-  assign \$930  = \$922  | \$929 ;
-  assign \$932  = nz[56] & nz[57];
-  assign \$935  = nz[58] & nz[59];
-  assign \$937  = \$933  | \$936 ;
-  assign \$938  = nz[56] | nz[57];
-  assign \$939  = nz[58] | nz[59];
-  assign \$940  = \$938  & \$939 ;
-  assign \$941  = \$937  | \$940 ;
-  assign \$943  = nz[60] & nz[61];
-  assign \$946  = nz[62] & nz[63];
-  assign \$948  = \$944  | \$947 ;
-  assign \$949  = nz[60] | nz[61];
-  assign \$950  = nz[62] | nz[63];
-  assign \$951  = \$949  & \$950 ;
-  assign \$952  = \$948  | \$951 ;
-  assign \$953  = \$941  | \$952 ;
-  assign \$954  = nz[56] | nz[57];
-  assign \$955  = nz[58] | nz[59];
-  assign \$956  = \$954  | \$955 ;
-  assign \$957  = nz[60] | nz[61];
-  assign \$958  = nz[62] | nz[63];
-  assign \$959  = \$957  | \$958 ;
-  assign \$960  = \$956  & \$959 ;
-  assign \$961  = \$953  | \$960 ;
-  assign \$962  = \$930  | \$961 ;
-  assign \$963  = nz[48] | nz[49];
-  assign \$964  = nz[50] | nz[51];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = nz[52] | nz[53];
-  assign \$967  = nz[54] | nz[55];
+  assign \$890  = nz[36] | nz[37];
+  assign \$891  = nz[38] | nz[39];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = \$889  & \$892 ;
+  assign \$894  = \$886  | \$893 ;
+  assign \$896  = nz[40] & nz[41];
+  assign \$899  = nz[42] & nz[43];
+  assign \$901  = \$897  | \$900 ;
+  assign \$902  = nz[40] | nz[41];
+  assign \$903  = nz[42] | nz[43];
+  assign \$904  = \$902  & \$903 ;
+  assign \$905  = \$901  | \$904 ;
+  assign \$907  = nz[44] & nz[45];
+  assign \$910  = nz[46] & nz[47];
+  assign \$912  = \$908  | \$911 ;
+  assign \$913  = nz[44] | nz[45];
+  assign \$914  = nz[46] | nz[47];
+  assign \$915  = \$913  & \$914 ;
+  assign \$916  = \$912  | \$915 ;
+  assign \$917  = \$905  | \$916 ;
+  assign \$918  = nz[40] | nz[41];
+  assign \$919  = nz[42] | nz[43];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = nz[44] | nz[45];
+  assign \$922  = nz[46] | nz[47];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = \$920  & \$923 ;
+  assign \$925  = \$917  | \$924 ;
+  assign \$926  = \$894  | \$925 ;
+  assign \$927  = nz[32] | nz[33];
+  assign \$928  = nz[34] | nz[35];
+  assign \$929  = \$927  | \$928 ;
+  assign \$930  = nz[36] | nz[37];
+  assign \$931  = nz[38] | nz[39];
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = \$929  | \$932 ;
+  assign \$934  = nz[40] | nz[41];
+  assign \$935  = nz[42] | nz[43];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = nz[44] | nz[45];
+  assign \$938  = nz[46] | nz[47];
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = \$936  | \$939 ;
+  assign \$941  = \$933  & \$940 ;
+  assign \$942  = \$926  | \$941 ;
+  assign \$944  = nz[48] & nz[49];
+  assign \$947  = nz[50] & nz[51];
+  assign \$949  = \$945  | \$948 ;
+  assign \$950  = nz[48] | nz[49];
+  assign \$951  = nz[50] | nz[51];
+  assign \$952  = \$950  & \$951 ;
+  assign \$953  = \$949  | \$952 ;
+  assign \$955  = nz[52] & nz[53];
+  assign \$958  = nz[54] & nz[55];
+  assign \$960  = \$956  | \$959 ;
+  assign \$961  = nz[52] | nz[53];
+  assign \$962  = nz[54] | nz[55];
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = \$960  | \$963 ;
+  assign \$965  = \$953  | \$964 ;
+  assign \$966  = nz[48] | nz[49];
+  assign \$967  = nz[50] | nz[51];
   assign \$968  = \$966  | \$967 ;
-  assign \$969  = \$965  | \$968 ;
-  assign \$970  = nz[56] | nz[57];
-  assign \$971  = nz[58] | nz[59];
-  assign \$972  = \$970  | \$971 ;
-  assign \$973  = nz[60] | nz[61];
-  assign \$974  = nz[62] | nz[63];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = \$972  | \$975 ;
-  assign \$977  = \$969  & \$976 ;
-  assign \$978  = \$962  | \$977 ;
-  assign \$979  = \$899  | \$978 ;
-  assign \$980  = nz[32] | nz[33];
-  assign \$981  = nz[34] | nz[35];
-  assign \$982  = \$980  | \$981 ;
-  assign \$983  = nz[36] | nz[37];
-  assign \$984  = nz[38] | nz[39];
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = \$982  | \$985 ;
-  assign \$987  = nz[40] | nz[41];
-  assign \$988  = nz[42] | nz[43];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = nz[44] | nz[45];
-  assign \$991  = nz[46] | nz[47];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = \$989  | \$992 ;
-  assign \$994  = \$986  | \$993 ;
-  assign \$995  = nz[48] | nz[49];
-  assign \$996  = nz[50] | nz[51];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = nz[52] | nz[53];
-  assign \$999  = nz[54] | nz[55];
-  assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = nz[56] | nz[57];
-  assign \$1003  = nz[58] | nz[59];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = nz[60] | nz[61];
-  assign \$1006  = nz[62] | nz[63];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = \$1004  | \$1007 ;
-  assign \$1009  = \$1001  | \$1008 ;
-  assign \$1010  = \$994  & \$1009 ;
-  assign \$1011  = \$979  | \$1010 ;
-  assign \$1012  = \$820  | \$1011 ;
-  assign \$1013  = nz[0] | nz[1];
-  assign \$1014  = nz[2] | nz[3];
+  assign \$969  = nz[52] | nz[53];
+  assign \$970  = nz[54] | nz[55];
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = \$968  & \$971 ;
+  assign \$973  = \$965  | \$972 ;
+  assign \$975  = nz[56] & nz[57];
+  assign \$978  = nz[58] & nz[59];
+  assign \$980  = \$976  | \$979 ;
+  assign \$981  = nz[56] | nz[57];
+  assign \$982  = nz[58] | nz[59];
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = \$980  | \$983 ;
+  assign \$986  = nz[60] & nz[61];
+  assign \$989  = nz[62] & nz[63];
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = nz[60] | nz[61];
+  assign \$993  = nz[62] | nz[63];
+  assign \$994  = \$992  & \$993 ;
+  assign \$995  = \$991  | \$994 ;
+  assign \$996  = \$984  | \$995 ;
+  assign \$997  = nz[56] | nz[57];
+  assign \$998  = nz[58] | nz[59];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = nz[60] | nz[61];
+  assign \$1001  = nz[62] | nz[63];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = \$999  & \$1002 ;
+  assign \$1004  = \$996  | \$1003 ;
+  assign \$1005  = \$973  | \$1004 ;
+  assign \$1006  = nz[48] | nz[49];
+  assign \$1007  = nz[50] | nz[51];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = nz[52] | nz[53];
+  assign \$1010  = nz[54] | nz[55];
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = \$1008  | \$1011 ;
+  assign \$1013  = nz[56] | nz[57];
+  assign \$1014  = nz[58] | nz[59];
   assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = nz[4] | nz[5];
-  assign \$1017  = nz[6] | nz[7];
+  assign \$1016  = nz[60] | nz[61];
+  assign \$1017  = nz[62] | nz[63];
   assign \$1018  = \$1016  | \$1017 ;
   assign \$1019  = \$1015  | \$1018 ;
-  assign \$1020  = nz[8] | nz[9];
-  assign \$1021  = nz[10] | nz[11];
-  assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = nz[12] | nz[13];
-  assign \$1024  = nz[14] | nz[15];
+  assign \$1020  = \$1012  & \$1019 ;
+  assign \$1021  = \$1005  | \$1020 ;
+  assign \$1022  = \$942  | \$1021 ;
+  assign \$1023  = nz[32] | nz[33];
+  assign \$1024  = nz[34] | nz[35];
   assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = \$1022  | \$1025 ;
-  assign \$1027  = \$1019  | \$1026 ;
-  assign \$1028  = nz[16] | nz[17];
-  assign \$1029  = nz[18] | nz[19];
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = nz[20] | nz[21];
-  assign \$1032  = nz[22] | nz[23];
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = \$1030  | \$1033 ;
-  assign \$1035  = nz[24] | nz[25];
-  assign \$1036  = nz[26] | nz[27];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = nz[28] | nz[29];
-  assign \$1039  = nz[30] | nz[31];
+  assign \$1026  = nz[36] | nz[37];
+  assign \$1027  = nz[38] | nz[39];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = \$1025  | \$1028 ;
+  assign \$1030  = nz[40] | nz[41];
+  assign \$1031  = nz[42] | nz[43];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = nz[44] | nz[45];
+  assign \$1034  = nz[46] | nz[47];
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = \$1032  | \$1035 ;
+  assign \$1037  = \$1029  | \$1036 ;
+  assign \$1038  = nz[48] | nz[49];
+  assign \$1039  = nz[50] | nz[51];
   assign \$1040  = \$1038  | \$1039 ;
-  assign \$1041  = \$1037  | \$1040 ;
-  assign \$1042  = \$1034  | \$1041 ;
-  assign \$1043  = \$1027  | \$1042 ;
-  assign \$1044  = nz[32] | nz[33];
-  assign \$1045  = nz[34] | nz[35];
-  assign \$1046  = \$1044  | \$1045 ;
-  assign \$1047  = nz[36] | nz[37];
-  assign \$1048  = nz[38] | nz[39];
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = \$1046  | \$1049 ;
-  assign \$1051  = nz[40] | nz[41];
-  assign \$1052  = nz[42] | nz[43];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = nz[44] | nz[45];
-  assign \$1055  = nz[46] | nz[47];
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = \$1053  | \$1056 ;
-  assign \$1058  = \$1050  | \$1057 ;
-  assign \$1059  = nz[48] | nz[49];
-  assign \$1060  = nz[50] | nz[51];
+  assign \$1041  = nz[52] | nz[53];
+  assign \$1042  = nz[54] | nz[55];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = \$1040  | \$1043 ;
+  assign \$1045  = nz[56] | nz[57];
+  assign \$1046  = nz[58] | nz[59];
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = nz[60] | nz[61];
+  assign \$1049  = nz[62] | nz[63];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = \$1047  | \$1050 ;
+  assign \$1052  = \$1044  | \$1051 ;
+  assign \$1053  = \$1037  & \$1052 ;
+  assign \$1054  = \$1022  | \$1053 ;
+  assign \$1055  = \$863  | \$1054 ;
+  assign \$1056  = nz[0] | nz[1];
+  assign \$1057  = nz[2] | nz[3];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = nz[4] | nz[5];
+  assign \$1060  = nz[6] | nz[7];
   assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = nz[52] | nz[53];
-  assign \$1063  = nz[54] | nz[55];
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = \$1061  | \$1064 ;
-  assign \$1066  = nz[56] | nz[57];
-  assign \$1067  = nz[58] | nz[59];
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = nz[8] | nz[9];
+  assign \$1064  = nz[10] | nz[11];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = nz[12] | nz[13];
+  assign \$1067  = nz[14] | nz[15];
   assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = nz[60] | nz[61];
-  assign \$1070  = nz[62] | nz[63];
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = \$1068  | \$1071 ;
-  assign \$1073  = \$1065  | \$1072 ;
-  assign \$1074  = \$1058  | \$1073 ;
-  assign \$1075  = \$1043  & \$1074 ;
-  assign \$1076  = \$1012  | \$1075 ;
-  assign \$1077  = ~ \$1076 ;
-  assign \$1079  = ! job_pos;
-  assign \$1080  = job_kind == 2'h2;
-  assign \$1081  = job_k == 4'hf;
-  assign \$1082  = ! job_g;
-  assign \$1083  = job_k == 4'hf;
-  assign \$1084  = \$1082  & \$1083 ;
-  assign \$1085  = \$1080  ? \$1081  : \$1084 ;
-  assign \$1086  = job_kind == 2'h2;
-  assign \$1088  = \$1087  + job_k;
-  assign \$1089  = \$1086  ? { 5'h00, job_k } : \$1088 ;
-  assign \$1090  = job_k + 1'h1;
-  assign \$1091  = job_kind == 2'h2;
-  assign \$1094  = job_k == 6'h0f;
-  assign \$1096  = p1_kind == 1'h1;
-  assign \$1097  = \$signal  & \$1096 ;
-  assign \$1099  = p2_first ? 20'h00000 : p2_old0;
-  assign \$1100  = $signed(\$1099 ) + $signed(p2_pot0);
-  assign \$1101  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$1102  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$1103  = \$1102  ? 22'h380000 : pool_sum0;
-  assign \$1104  = \$1101  ? 22'h07ffff : \$1103 ;
-  assign \$1106  = p2_first ? 20'h00000 : p2_old1;
-  assign \$1107  = $signed(\$1106 ) + $signed(p2_pot1);
-  assign \$1108  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$1109  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$1110  = \$1109  ? 22'h380000 : pool_sum1;
-  assign \$1111  = \$1108  ? 22'h07ffff : \$1110 ;
-  assign \$1113  = p2_first ? 20'h00000 : p2_old2;
-  assign \$1114  = $signed(\$1113 ) + $signed(p2_pot2);
-  assign \$1115  = $signed(pool_sum2) > $signed(20'h7ffff);
-  assign \$1116  = $signed(pool_sum2) < $signed(20'h80000);
-  assign \$1117  = \$1116  ? 22'h380000 : pool_sum2;
-  assign \$1118  = \$1115  ? 22'h07ffff : \$1117 ;
-  assign \$1120  = p2_first ? 20'h00000 : p2_old3;
-  assign \$1121  = $signed(\$1120 ) + $signed(p2_pot3);
-  assign \$1122  = $signed(pool_sum3) > $signed(20'h7ffff);
-  assign \$1123  = $signed(pool_sum3) < $signed(20'h80000);
-  assign \$1124  = \$1123  ? 22'h380000 : pool_sum3;
-  assign \$1125  = \$1122  ? 22'h07ffff : \$1124 ;
-  assign \$1129  = ~ tag[0];
-  assign \$1130  = \$1128  & \$1129 ;
-  assign \$1131  = tag[9] ? 7'h7d : 7'h00;
-  assign \$1132  = \$1131  + tag[8:2];
-  assign \$1135  = \$1134  & tag[0];
-  assign \$1136  = ~ mac_busy;
-  assign \$1137  = job_active | \$signal ;
-  assign \$1138  = \$1137  | trace__valid;
-  assign \$1139  = \$signal$301  | \$signal$302 ;
-  assign \$1140  = \$1139  | p4_valid;
-  assign \$1141  = \$1138  | \$1140 ;
-  assign \$1142  = \$1141  | o_busy;
-  assign \$1143  = \$1142  | \o_busy$304 ;
-  assign \$1144  = \$1143  | \o_busy$305 ;
-  assign \$1145  = \$1144  | \o_busy$306 ;
-  assign \$1146  = ~ \$1145 ;
-  assign \$1147  = \$1136  & \$1146 ;
-  assign \$1148  = ~ iss_valid;
-  assign \$1149  = \$1147  & \$1148 ;
-  assign \$1150  = ~ launch_final;
-  assign \$1151  = \$1149  & \$1150 ;
-  assign \$1152  = load__valid & load__ready;
-  assign \$1153  = ~ load__valid;
-  assign \$1154  = img_full & \$1153 ;
-  assign \$1155  = ! ch;
-  assign \$1157  = \$1156  == kj;
-  assign \$1158  = \$1155  & \$1157 ;
-  assign \$1160  = \$1159  == ki;
-  assign \$1161  = \$1158  & \$1160 ;
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = \$1162  | credit;
-  assign \$1164  = ! ch;
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = ch + 1'h1;
-  assign \$1168  = \$1167  == kj;
-  assign \$1169  = ~ \$1168 ;
-  assign \$1171  = \$1170  == ki;
-  assign \$1172  = ~ \$1171 ;
-  assign \$1173  = kj + 1'h1;
-  assign \$1174  = ki + 1'h1;
-  assign \$1176  = ! gc;
-  assign \$1178  = gc + 1'h1;
-  assign \$1181  = pos + 1'h1;
-  assign \$1182  = oy == 3'h4;
-  assign \$1183  = ox + 1'h1;
-  assign \$1184  = ox + 1'h1;
-  assign \$1186  = ox == 5'h18;
-  assign \$1187  = oy + 1'h1;
-  assign \$1188  = oy + 1'h1;
-  assign \$1192  = \$1191  == kj;
-  assign \$1193  = ~ \$1192 ;
-  assign \$1195  = \$1194  == ki;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = \$1062  | \$1069 ;
+  assign \$1071  = nz[16] | nz[17];
+  assign \$1072  = nz[18] | nz[19];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = nz[20] | nz[21];
+  assign \$1075  = nz[22] | nz[23];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = \$1073  | \$1076 ;
+  assign \$1078  = nz[24] | nz[25];
+  assign \$1079  = nz[26] | nz[27];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = nz[28] | nz[29];
+  assign \$1082  = nz[30] | nz[31];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = \$1080  | \$1083 ;
+  assign \$1085  = \$1077  | \$1084 ;
+  assign \$1086  = \$1070  | \$1085 ;
+  assign \$1087  = nz[32] | nz[33];
+  assign \$1088  = nz[34] | nz[35];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = nz[36] | nz[37];
+  assign \$1091  = nz[38] | nz[39];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = nz[40] | nz[41];
+  assign \$1095  = nz[42] | nz[43];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = nz[44] | nz[45];
+  assign \$1098  = nz[46] | nz[47];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = \$1096  | \$1099 ;
+  assign \$1101  = \$1093  | \$1100 ;
+  assign \$1102  = nz[48] | nz[49];
+  assign \$1103  = nz[50] | nz[51];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = nz[52] | nz[53];
+  assign \$1106  = nz[54] | nz[55];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = \$1104  | \$1107 ;
+  assign \$1109  = nz[56] | nz[57];
+  assign \$1110  = nz[58] | nz[59];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = nz[60] | nz[61];
+  assign \$1113  = nz[62] | nz[63];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = \$1111  | \$1114 ;
+  assign \$1116  = \$1108  | \$1115 ;
+  assign \$1117  = \$1101  | \$1116 ;
+  assign \$1118  = \$1086  & \$1117 ;
+  assign \$1119  = \$1055  | \$1118 ;
+  assign \$1120  = ~ \$1119 ;
+  assign \$1122  = ! job_pos;
+  assign \$1123  = job_kind == 2'h2;
+  assign \$1124  = job_k == 4'hf;
+  assign \$1125  = ! job_g;
+  assign \$1126  = job_k == 4'hf;
+  assign \$1127  = \$1125  & \$1126 ;
+  assign \$1128  = \$1123  ? \$1124  : \$1127 ;
+  assign \$1129  = job_kind == 2'h2;
+  assign \$1131  = \$1130  + job_k;
+  assign \$1132  = \$1129  ? { 5'h00, job_k } : \$1131 ;
+  assign \$1133  = job_k + 1'h1;
+  assign \$1134  = job_kind == 2'h2;
+  assign \$1137  = job_k == 6'h0f;
+  assign \$1139  = p1_kind == 1'h1;
+  assign \$1140  = \$signal  & \$1139 ;
+  assign \$1142  = p2_first ? 20'h00000 : p2_old0;
+  assign \$1143  = $signed(\$1142 ) + $signed(p2_pot0);
+  assign \$1144  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$1145  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$1146  = \$1145  ? 22'h380000 : pool_sum0;
+  assign \$1147  = \$1144  ? 22'h07ffff : \$1146 ;
+  assign \$1149  = p2_first ? 20'h00000 : p2_old1;
+  assign \$1150  = $signed(\$1149 ) + $signed(p2_pot1);
+  assign \$1151  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$1152  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$1153  = \$1152  ? 22'h380000 : pool_sum1;
+  assign \$1154  = \$1151  ? 22'h07ffff : \$1153 ;
+  assign \$1156  = p2_first ? 20'h00000 : p2_old2;
+  assign \$1157  = $signed(\$1156 ) + $signed(p2_pot2);
+  assign \$1158  = $signed(pool_sum2) > $signed(20'h7ffff);
+  assign \$1159  = $signed(pool_sum2) < $signed(20'h80000);
+  assign \$1160  = \$1159  ? 22'h380000 : pool_sum2;
+  assign \$1161  = \$1158  ? 22'h07ffff : \$1160 ;
+  assign \$1163  = p2_first ? 20'h00000 : p2_old3;
+  assign \$1164  = $signed(\$1163 ) + $signed(p2_pot3);
+  assign \$1165  = $signed(pool_sum3) > $signed(20'h7ffff);
+  assign \$1166  = $signed(pool_sum3) < $signed(20'h80000);
+  assign \$1167  = \$1166  ? 22'h380000 : pool_sum3;
+  assign \$1168  = \$1165  ? 22'h07ffff : \$1167 ;
+  assign \$1172  = ~ tag[0];
+  assign \$1173  = \$1171  & \$1172 ;
+  assign \$1174  = tag[9] ? 7'h7d : 7'h00;
+  assign \$1175  = \$1174  + tag[8:2];
+  assign \$1178  = \$1177  & tag[0];
+  assign \$1179  = load__valid & load__ready;
+  assign \$1180  = ~ load__valid;
+  assign \$1181  = img_full & \$1180 ;
+  assign \$1182  = ! ch;
+  assign \$1184  = \$1183  == kj;
+  assign \$1185  = \$1182  & \$1184 ;
+  assign \$1187  = \$1186  == ki;
+  assign \$1188  = \$1185  & \$1187 ;
+  assign \$1189  = ~ \$1188 ;
+  assign \$1190  = \$1189  | credit;
+  assign \$1191  = ! ch;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = ch + 1'h1;
+  assign \$1195  = \$1194  == kj;
   assign \$1196  = ~ \$1195 ;
-  assign \$1197  = ! gc;
-  assign \$1199  = kj + 1'h1;
-  assign \$1200  = ki + 1'h1;
-  assign \$1202  = gc + 1'h1;
-  assign \$1205  = ~ mac_busy;
-  assign \$1206  = \$1205  & nz_ready[1];
-  assign \$1207  = ~ todo_empty;
-  assign \$1208  = \$1207  | credit;
-  assign \$1209  = - todo;
-  assign \$1210  = { 1'h0, todo } & \$1209 ;
-  assign \$1211  = todo - 1'h1;
-  assign \$1212  = { 1'h0, todo } & \$1211 ;
-  assign \$1214  = todo[0] & todo[1];
-  assign \$1217  = todo[2] & todo[3];
-  assign \$1219  = \$1215  | \$1218 ;
-  assign \$1220  = todo[0] | todo[1];
-  assign \$1221  = todo[2] | todo[3];
-  assign \$1222  = \$1220  & \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1225  = todo[4] & todo[5];
-  assign \$1228  = todo[6] & todo[7];
-  assign \$1230  = \$1226  | \$1229 ;
-  assign \$1231  = todo[4] | todo[5];
-  assign \$1232  = todo[6] | todo[7];
-  assign \$1233  = \$1231  & \$1232 ;
-  assign \$1234  = \$1230  | \$1233 ;
-  assign \$1235  = \$1223  | \$1234 ;
-  assign \$1236  = todo[0] | todo[1];
-  assign \$1237  = todo[2] | todo[3];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = todo[4] | todo[5];
-  assign \$1240  = todo[6] | todo[7];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \$1238  & \$1241 ;
-  assign \$1243  = \$1235  | \$1242 ;
-  assign \$1245  = todo[8] & todo[9];
-  assign \$1248  = todo[10] & todo[11];
-  assign \$1250  = \$1246  | \$1249 ;
-  assign \$1251  = todo[8] | todo[9];
-  assign \$1252  = todo[10] | todo[11];
-  assign \$1253  = \$1251  & \$1252 ;
-  assign \$1254  = \$1250  | \$1253 ;
-  assign \$1256  = todo[12] & todo[13];
-  assign \$1259  = todo[14] & todo[15];
-  assign \$1261  = \$1257  | \$1260 ;
-  assign \$1262  = todo[12] | todo[13];
-  assign \$1263  = todo[14] | todo[15];
-  assign \$1264  = \$1262  & \$1263 ;
-  assign \$1265  = \$1261  | \$1264 ;
-  assign \$1266  = \$1254  | \$1265 ;
-  assign \$1267  = todo[8] | todo[9];
-  assign \$1268  = todo[10] | todo[11];
-  assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = todo[12] | todo[13];
-  assign \$1271  = todo[14] | todo[15];
-  assign \$1272  = \$1270  | \$1271 ;
-  assign \$1273  = \$1269  & \$1272 ;
-  assign \$1274  = \$1266  | \$1273 ;
-  assign \$1275  = \$1243  | \$1274 ;
-  assign \$1276  = todo[0] | todo[1];
-  assign \$1277  = todo[2] | todo[3];
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = todo[4] | todo[5];
-  assign \$1280  = todo[6] | todo[7];
-  assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = \$1278  | \$1281 ;
-  assign \$1283  = todo[8] | todo[9];
-  assign \$1284  = todo[10] | todo[11];
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = todo[12] | todo[13];
-  assign \$1287  = todo[14] | todo[15];
-  assign \$1288  = \$1286  | \$1287 ;
-  assign \$1289  = \$1285  | \$1288 ;
-  assign \$1290  = \$1282  & \$1289 ;
-  assign \$1291  = \$1275  | \$1290 ;
-  assign \$1293  = todo[16] & todo[17];
-  assign \$1296  = todo[18] & todo[19];
-  assign \$1298  = \$1294  | \$1297 ;
-  assign \$1299  = todo[16] | todo[17];
-  assign \$1300  = todo[18] | todo[19];
-  assign \$1301  = \$1299  & \$1300 ;
-  assign \$1302  = \$1298  | \$1301 ;
-  assign \$1304  = todo[20] & todo[21];
-  assign \$1307  = todo[22] & todo[23];
-  assign \$1309  = \$1305  | \$1308 ;
-  assign \$1310  = todo[20] | todo[21];
-  assign \$1311  = todo[22] | todo[23];
-  assign \$1312  = \$1310  & \$1311 ;
-  assign \$1313  = \$1309  | \$1312 ;
-  assign \$1314  = \$1302  | \$1313 ;
-  assign \$1315  = todo[16] | todo[17];
-  assign \$1316  = todo[18] | todo[19];
-  assign \$1317  = \$1315  | \$1316 ;
-  assign \$1318  = todo[20] | todo[21];
-  assign \$1319  = todo[22] | todo[23];
-  assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = \$1317  & \$1320 ;
-  assign \$1322  = \$1314  | \$1321 ;
-  assign \$1324  = todo[24] & todo[25];
-  assign \$1327  = todo[26] & todo[27];
-  assign \$1329  = \$1325  | \$1328 ;
-  assign \$1330  = todo[24] | todo[25];
-  assign \$1331  = todo[26] | todo[27];
-  assign \$1332  = \$1330  & \$1331 ;
-  assign \$1333  = \$1329  | \$1332 ;
-  assign \$1335  = todo[28] & todo[29];
-  assign \$1338  = todo[30] & todo[31];
-  assign \$1340  = \$1336  | \$1339 ;
-  assign \$1341  = todo[28] | todo[29];
-  assign \$1342  = todo[30] | todo[31];
-  assign \$1343  = \$1341  & \$1342 ;
-  assign \$1344  = \$1340  | \$1343 ;
-  assign \$1345  = \$1333  | \$1344 ;
-  assign \$1346  = todo[24] | todo[25];
-  assign \$1347  = todo[26] | todo[27];
-  assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = todo[28] | todo[29];
-  assign \$1350  = todo[30] | todo[31];
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = \$1348  & \$1351 ;
-  assign \$1353  = \$1345  | \$1352 ;
-  assign \$1354  = \$1322  | \$1353 ;
-  assign \$1355  = todo[16] | todo[17];
-  assign \$1356  = todo[18] | todo[19];
-  assign \$1357  = \$1355  | \$1356 ;
-  assign \$1358  = todo[20] | todo[21];
-  assign \$1359  = todo[22] | todo[23];
-  assign \$1360  = \$1358  | \$1359 ;
-  assign \$1361  = \$1357  | \$1360 ;
-  assign \$1362  = todo[24] | todo[25];
-  assign \$1363  = todo[26] | todo[27];
-  assign \$1364  = \$1362  | \$1363 ;
-  assign \$1365  = todo[28] | todo[29];
-  assign \$1366  = todo[30] | todo[31];
-  assign \$1367  = \$1365  | \$1366 ;
-  assign \$1368  = \$1364  | \$1367 ;
-  assign \$1369  = \$1361  & \$1368 ;
-  assign \$1370  = \$1354  | \$1369 ;
-  assign \$1371  = \$1291  | \$1370 ;
-  assign \$1372  = todo[0] | todo[1];
-  assign \$1373  = todo[2] | todo[3];
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = todo[4] | todo[5];
-  assign \$1376  = todo[6] | todo[7];
-  assign \$1377  = \$1375  | \$1376 ;
+  assign \$1198  = \$1197  == ki;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = kj + 1'h1;
+  assign \$1201  = ki + 1'h1;
+  assign \$1203  = ! gc;
+  assign \$1205  = gc + 1'h1;
+  assign \$1208  = pos + 1'h1;
+  assign \$1209  = oy == 3'h4;
+  assign \$1210  = ox + 1'h1;
+  assign \$1211  = ox + 1'h1;
+  assign \$1213  = ox == 5'h18;
+  assign \$1214  = oy + 1'h1;
+  assign \$1215  = oy + 1'h1;
+  assign \$1218  = s0_valid | s1_valid;
+  assign \$1219  = \$1218  | s2_valid;
+  assign \$1220  = \$1219  | s3_valid;
+  assign \$1221  = \$1220  | s4_valid;
+  assign \$1222  = \$1221  | s5_valid;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = job_active | \$signal ;
+  assign \$1225  = \$1224  | trace__valid;
+  assign \$1226  = \$signal$306  | \$signal$307 ;
+  assign \$1227  = \$1226  | p4_valid;
+  assign \$1228  = \$1225  | \$1227 ;
+  assign \$1229  = \$1228  | o_busy;
+  assign \$1230  = \$1229  | \o_busy$309 ;
+  assign \$1231  = \$1230  | \o_busy$310 ;
+  assign \$1232  = \$1231  | \o_busy$311 ;
+  assign \$1233  = ~ \$1232 ;
+  assign \$1234  = \$1223  & \$1233 ;
+  assign \$1236  = \$1235  == kj;
+  assign \$1237  = ~ \$1236 ;
+  assign \$1239  = \$1238  == ki;
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = ! gc;
+  assign \$1243  = kj + 1'h1;
+  assign \$1244  = ki + 1'h1;
+  assign \$1246  = gc + 1'h1;
+  assign \$1249  = s0_valid | s1_valid;
+  assign \$1250  = \$1249  | s2_valid;
+  assign \$1251  = \$1250  | s3_valid;
+  assign \$1252  = \$1251  | s4_valid;
+  assign \$1253  = \$1252  | s5_valid;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = \$1254  & nz_ready[1];
+  assign \$1256  = ~ todo_empty;
+  assign \$1257  = \$1256  | credit;
+  assign \$1258  = - todo;
+  assign \$1259  = { 1'h0, todo } & \$1258 ;
+  assign \$1260  = todo - 1'h1;
+  assign \$1261  = { 1'h0, todo } & \$1260 ;
+  assign \$1263  = todo[0] & todo[1];
+  assign \$1266  = todo[2] & todo[3];
+  assign \$1268  = \$1264  | \$1267 ;
+  assign \$1269  = todo[0] | todo[1];
+  assign \$1270  = todo[2] | todo[3];
+  assign \$1271  = \$1269  & \$1270 ;
+  assign \$1272  = \$1268  | \$1271 ;
+  assign \$1274  = todo[4] & todo[5];
+  assign \$1277  = todo[6] & todo[7];
+  assign \$1279  = \$1275  | \$1278 ;
+  assign \$1280  = todo[4] | todo[5];
+  assign \$1281  = todo[6] | todo[7];
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = \$1279  | \$1282 ;
+  assign \$1284  = \$1272  | \$1283 ;
+  assign \$1285  = todo[0] | todo[1];
+  assign \$1286  = todo[2] | todo[3];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = todo[4] | todo[5];
+  assign \$1289  = todo[6] | todo[7];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = \$1287  & \$1290 ;
+  assign \$1292  = \$1284  | \$1291 ;
+  assign \$1294  = todo[8] & todo[9];
+  assign \$1297  = todo[10] & todo[11];
+  assign \$1299  = \$1295  | \$1298 ;
+  assign \$1300  = todo[8] | todo[9];
+  assign \$1301  = todo[10] | todo[11];
+  assign \$1302  = \$1300  & \$1301 ;
+  assign \$1303  = \$1299  | \$1302 ;
+  assign \$1305  = todo[12] & todo[13];
+  assign \$1308  = todo[14] & todo[15];
+  assign \$1310  = \$1306  | \$1309 ;
+  assign \$1311  = todo[12] | todo[13];
+  assign \$1312  = todo[14] | todo[15];
+  assign \$1313  = \$1311  & \$1312 ;
+  assign \$1314  = \$1310  | \$1313 ;
+  assign \$1315  = \$1303  | \$1314 ;
+  assign \$1316  = todo[8] | todo[9];
+  assign \$1317  = todo[10] | todo[11];
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = todo[12] | todo[13];
+  assign \$1320  = todo[14] | todo[15];
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = \$1318  & \$1321 ;
+  assign \$1323  = \$1315  | \$1322 ;
+  assign \$1324  = \$1292  | \$1323 ;
+  assign \$1325  = todo[0] | todo[1];
+  assign \$1326  = todo[2] | todo[3];
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = todo[4] | todo[5];
+  assign \$1329  = todo[6] | todo[7];
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = \$1327  | \$1330 ;
+  assign \$1332  = todo[8] | todo[9];
+  assign \$1333  = todo[10] | todo[11];
+  assign \$1334  = \$1332  | \$1333 ;
+  assign \$1335  = todo[12] | todo[13];
+  assign \$1336  = todo[14] | todo[15];
+  assign \$1337  = \$1335  | \$1336 ;
+  assign \$1338  = \$1334  | \$1337 ;
+  assign \$1339  = \$1331  & \$1338 ;
+  assign \$1340  = \$1324  | \$1339 ;
+  assign \$1342  = todo[16] & todo[17];
+  assign \$1345  = todo[18] & todo[19];
+  assign \$1347  = \$1343  | \$1346 ;
+  assign \$1348  = todo[16] | todo[17];
+  assign \$1349  = todo[18] | todo[19];
+  assign \$1350  = \$1348  & \$1349 ;
+  assign \$1351  = \$1347  | \$1350 ;
+  assign \$1353  = todo[20] & todo[21];
+  assign \$1356  = todo[22] & todo[23];
+  assign \$1358  = \$1354  | \$1357 ;
+  assign \$1359  = todo[20] | todo[21];
+  assign \$1360  = todo[22] | todo[23];
+  assign \$1361  = \$1359  & \$1360 ;
+  assign \$1362  = \$1358  | \$1361 ;
+  assign \$1363  = \$1351  | \$1362 ;
+  assign \$1364  = todo[16] | todo[17];
+  assign \$1365  = todo[18] | todo[19];
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = todo[20] | todo[21];
+  assign \$1368  = todo[22] | todo[23];
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = \$1366  & \$1369 ;
+  assign \$1371  = \$1363  | \$1370 ;
+  assign \$1373  = todo[24] & todo[25];
+  assign \$1376  = todo[26] & todo[27];
   assign \$1378  = \$1374  | \$1377 ;
-  assign \$1379  = todo[8] | todo[9];
-  assign \$1380  = todo[10] | todo[11];
-  assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = todo[12] | todo[13];
-  assign \$1383  = todo[14] | todo[15];
-  assign \$1384  = \$1382  | \$1383 ;
-  assign \$1385  = \$1381  | \$1384 ;
-  assign \$1386  = \$1378  | \$1385 ;
-  assign \$1387  = todo[16] | todo[17];
-  assign \$1388  = todo[18] | todo[19];
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = todo[20] | todo[21];
-  assign \$1391  = todo[22] | todo[23];
-  assign \$1392  = \$1390  | \$1391 ;
+  assign \$1379  = todo[24] | todo[25];
+  assign \$1380  = todo[26] | todo[27];
+  assign \$1381  = \$1379  & \$1380 ;
+  assign \$1382  = \$1378  | \$1381 ;
+  assign \$1384  = todo[28] & todo[29];
+  assign \$1387  = todo[30] & todo[31];
+  assign \$1389  = \$1385  | \$1388 ;
+  assign \$1390  = todo[28] | todo[29];
+  assign \$1391  = todo[30] | todo[31];
+  assign \$1392  = \$1390  & \$1391 ;
   assign \$1393  = \$1389  | \$1392 ;
-  assign \$1394  = todo[24] | todo[25];
-  assign \$1395  = todo[26] | todo[27];
-  assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = todo[28] | todo[29];
-  assign \$1398  = todo[30] | todo[31];
-  assign \$1399  = \$1397  | \$1398 ;
-  assign \$1400  = \$1396  | \$1399 ;
-  assign \$1401  = \$1393  | \$1400 ;
-  assign \$1402  = \$1386  & \$1401 ;
+  assign \$1394  = \$1382  | \$1393 ;
+  assign \$1395  = todo[24] | todo[25];
+  assign \$1396  = todo[26] | todo[27];
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = todo[28] | todo[29];
+  assign \$1399  = todo[30] | todo[31];
+  assign \$1400  = \$1398  | \$1399 ;
+  assign \$1401  = \$1397  & \$1400 ;
+  assign \$1402  = \$1394  | \$1401 ;
   assign \$1403  = \$1371  | \$1402 ;
-  assign \$1405  = todo[32] & todo[33];
-  assign \$1408  = todo[34] & todo[35];
+  assign \$1404  = todo[16] | todo[17];
+  assign \$1405  = todo[18] | todo[19];
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = todo[20] | todo[21];
+  assign \$1408  = todo[22] | todo[23];
+  assign \$1409  = \$1407  | \$1408 ;
   assign \$1410  = \$1406  | \$1409 ;
-  assign \$1411  = todo[32] | todo[33];
-  assign \$1412  = todo[34] | todo[35];
-  assign \$1413  = \$1411  & \$1412 ;
-  assign \$1414  = \$1410  | \$1413 ;
-  assign \$1416  = todo[36] & todo[37];
-  assign \$1419  = todo[38] & todo[39];
-  assign \$1421  = \$1417  | \$1420 ;
-  assign \$1422  = todo[36] | todo[37];
-  assign \$1423  = todo[38] | todo[39];
-  assign \$1424  = \$1422  & \$1423 ;
-  assign \$1425  = \$1421  | \$1424 ;
-  assign \$1426  = \$1414  | \$1425 ;
-  assign \$1427  = todo[32] | todo[33];
-  assign \$1428  = todo[34] | todo[35];
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = todo[36] | todo[37];
-  assign \$1431  = todo[38] | todo[39];
-  assign \$1432  = \$1430  | \$1431 ;
-  assign \$1433  = \$1429  & \$1432 ;
-  assign \$1434  = \$1426  | \$1433 ;
-  assign \$1436  = todo[40] & todo[41];
-  assign \$1439  = todo[42] & todo[43];
-  assign \$1441  = \$1437  | \$1440 ;
-  assign \$1442  = todo[40] | todo[41];
-  assign \$1443  = todo[42] | todo[43];
-  assign \$1444  = \$1442  & \$1443 ;
-  assign \$1445  = \$1441  | \$1444 ;
-  assign \$1447  = todo[44] & todo[45];
-  assign \$1450  = todo[46] & todo[47];
-  assign \$1452  = \$1448  | \$1451 ;
-  assign \$1453  = todo[44] | todo[45];
-  assign \$1454  = todo[46] | todo[47];
-  assign \$1455  = \$1453  & \$1454 ;
-  assign \$1456  = \$1452  | \$1455 ;
-  assign \$1457  = \$1445  | \$1456 ;
-  assign \$1458  = todo[40] | todo[41];
-  assign \$1459  = todo[42] | todo[43];
-  assign \$1460  = \$1458  | \$1459 ;
-  assign \$1461  = todo[44] | todo[45];
-  assign \$1462  = todo[46] | todo[47];
-  assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = \$1460  & \$1463 ;
-  assign \$1465  = \$1457  | \$1464 ;
-  assign \$1466  = \$1434  | \$1465 ;
-  assign \$1467  = todo[32] | todo[33];
-  assign \$1468  = todo[34] | todo[35];
-  assign \$1469  = \$1467  | \$1468 ;
-  assign \$1470  = todo[36] | todo[37];
-  assign \$1471  = todo[38] | todo[39];
-  assign \$1472  = \$1470  | \$1471 ;
-  assign \$1473  = \$1469  | \$1472 ;
-  assign \$1474  = todo[40] | todo[41];
-  assign \$1475  = todo[42] | todo[43];
-  assign \$1476  = \$1474  | \$1475 ;
-  assign \$1477  = todo[44] | todo[45];
-  assign \$1478  = todo[46] | todo[47];
-  assign \$1479  = \$1477  | \$1478 ;
-  assign \$1480  = \$1476  | \$1479 ;
-  assign \$1481  = \$1473  & \$1480 ;
-  assign \$1482  = \$1466  | \$1481 ;
-  assign \$1484  = todo[48] & todo[49];
-  assign \$1487  = todo[50] & todo[51];
-  assign \$1489  = \$1485  | \$1488 ;
-  assign \$1490  = todo[48] | todo[49];
-  assign \$1491  = todo[50] | todo[51];
-  assign \$1492  = \$1490  & \$1491 ;
-  assign \$1493  = \$1489  | \$1492 ;
-  assign \$1495  = todo[52] & todo[53];
-  assign \$1498  = todo[54] & todo[55];
-  assign \$1500  = \$1496  | \$1499 ;
-  assign \$1501  = todo[52] | todo[53];
-  assign \$1502  = todo[54] | todo[55];
-  assign \$1503  = \$1501  & \$1502 ;
-  assign \$1504  = \$1500  | \$1503 ;
-  assign \$1505  = \$1493  | \$1504 ;
-  assign \$1506  = todo[48] | todo[49];
-  assign \$1507  = todo[50] | todo[51];
-  assign \$1508  = \$1506  | \$1507 ;
-  assign \$1509  = todo[52] | todo[53];
-  assign \$1510  = todo[54] | todo[55];
-  assign \$1511  = \$1509  | \$1510 ;
-  assign \$1512  = \$1508  & \$1511 ;
-  assign \$1513  = \$1505  | \$1512 ;
-  assign \$1515  = todo[56] & todo[57];
-  assign \$1518  = todo[58] & todo[59];
-  assign \$1520  = \$1516  | \$1519 ;
-  assign \$1521  = todo[56] | todo[57];
-  assign \$1522  = todo[58] | todo[59];
-  assign \$1523  = \$1521  & \$1522 ;
-  assign \$1524  = \$1520  | \$1523 ;
-  assign \$1526  = todo[60] & todo[61];
-  assign \$1529  = todo[62] & todo[63];
-  assign \$1531  = \$1527  | \$1530 ;
-  assign \$1532  = todo[60] | todo[61];
-  assign \$1533  = todo[62] | todo[63];
-  assign \$1534  = \$1532  & \$1533 ;
-  assign \$1535  = \$1531  | \$1534 ;
-  assign \$1536  = \$1524  | \$1535 ;
-  assign \$1537  = todo[56] | todo[57];
-  assign \$1538  = todo[58] | todo[59];
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = todo[60] | todo[61];
-  assign \$1541  = todo[62] | todo[63];
-  assign \$1542  = \$1540  | \$1541 ;
-  assign \$1543  = \$1539  & \$1542 ;
-  assign \$1544  = \$1536  | \$1543 ;
-  assign \$1545  = \$1513  | \$1544 ;
-  assign \$1546  = todo[48] | todo[49];
-  assign \$1547  = todo[50] | todo[51];
-  assign \$1548  = \$1546  | \$1547 ;
-  assign \$1549  = todo[52] | todo[53];
-  assign \$1550  = todo[54] | todo[55];
-  assign \$1551  = \$1549  | \$1550 ;
-  assign \$1552  = \$1548  | \$1551 ;
-  assign \$1553  = todo[56] | todo[57];
-  assign \$1554  = todo[58] | todo[59];
-  assign \$1555  = \$1553  | \$1554 ;
-  assign \$1556  = todo[60] | todo[61];
-  assign \$1557  = todo[62] | todo[63];
-  assign \$1558  = \$1556  | \$1557 ;
-  assign \$1559  = \$1555  | \$1558 ;
-  assign \$1560  = \$1552  & \$1559 ;
-  assign \$1561  = \$1545  | \$1560 ;
-  assign \$1562  = \$1482  | \$1561 ;
-  assign \$1563  = todo[32] | todo[33];
-  assign \$1564  = todo[34] | todo[35];
-  assign \$1565  = \$1563  | \$1564 ;
-  assign \$1566  = todo[36] | todo[37];
-  assign \$1567  = todo[38] | todo[39];
-  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1411  = todo[24] | todo[25];
+  assign \$1412  = todo[26] | todo[27];
+  assign \$1413  = \$1411  | \$1412 ;
+  assign \$1414  = todo[28] | todo[29];
+  assign \$1415  = todo[30] | todo[31];
+  assign \$1416  = \$1414  | \$1415 ;
+  assign \$1417  = \$1413  | \$1416 ;
+  assign \$1418  = \$1410  & \$1417 ;
+  assign \$1419  = \$1403  | \$1418 ;
+  assign \$1420  = \$1340  | \$1419 ;
+  assign \$1421  = todo[0] | todo[1];
+  assign \$1422  = todo[2] | todo[3];
+  assign \$1423  = \$1421  | \$1422 ;
+  assign \$1424  = todo[4] | todo[5];
+  assign \$1425  = todo[6] | todo[7];
+  assign \$1426  = \$1424  | \$1425 ;
+  assign \$1427  = \$1423  | \$1426 ;
+  assign \$1428  = todo[8] | todo[9];
+  assign \$1429  = todo[10] | todo[11];
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = todo[12] | todo[13];
+  assign \$1432  = todo[14] | todo[15];
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = \$1430  | \$1433 ;
+  assign \$1435  = \$1427  | \$1434 ;
+  assign \$1436  = todo[16] | todo[17];
+  assign \$1437  = todo[18] | todo[19];
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = todo[20] | todo[21];
+  assign \$1440  = todo[22] | todo[23];
+  assign \$1441  = \$1439  | \$1440 ;
+  assign \$1442  = \$1438  | \$1441 ;
+  assign \$1443  = todo[24] | todo[25];
+  assign \$1444  = todo[26] | todo[27];
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = todo[28] | todo[29];
+  assign \$1447  = todo[30] | todo[31];
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = \$1445  | \$1448 ;
+  assign \$1450  = \$1442  | \$1449 ;
+  assign \$1451  = \$1435  & \$1450 ;
+  assign \$1452  = \$1420  | \$1451 ;
+  assign \$1454  = todo[32] & todo[33];
+  assign \$1457  = todo[34] & todo[35];
+  assign \$1459  = \$1455  | \$1458 ;
+  assign \$1460  = todo[32] | todo[33];
+  assign \$1461  = todo[34] | todo[35];
+  assign \$1462  = \$1460  & \$1461 ;
+  assign \$1463  = \$1459  | \$1462 ;
+  assign \$1465  = todo[36] & todo[37];
+  assign \$1468  = todo[38] & todo[39];
+  assign \$1470  = \$1466  | \$1469 ;
+  assign \$1471  = todo[36] | todo[37];
+  assign \$1472  = todo[38] | todo[39];
+  assign \$1473  = \$1471  & \$1472 ;
+  assign \$1474  = \$1470  | \$1473 ;
+  assign \$1475  = \$1463  | \$1474 ;
+  assign \$1476  = todo[32] | todo[33];
+  assign \$1477  = todo[34] | todo[35];
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = todo[36] | todo[37];
+  assign \$1480  = todo[38] | todo[39];
+  assign \$1481  = \$1479  | \$1480 ;
+  assign \$1482  = \$1478  & \$1481 ;
+  assign \$1483  = \$1475  | \$1482 ;
+  assign \$1485  = todo[40] & todo[41];
+  assign \$1488  = todo[42] & todo[43];
+  assign \$1490  = \$1486  | \$1489 ;
+  assign \$1491  = todo[40] | todo[41];
+  assign \$1492  = todo[42] | todo[43];
+  assign \$1493  = \$1491  & \$1492 ;
+  assign \$1494  = \$1490  | \$1493 ;
+  assign \$1496  = todo[44] & todo[45];
+  assign \$1499  = todo[46] & todo[47];
+  assign \$1501  = \$1497  | \$1500 ;
+  assign \$1502  = todo[44] | todo[45];
+  assign \$1503  = todo[46] | todo[47];
+  assign \$1504  = \$1502  & \$1503 ;
+  assign \$1505  = \$1501  | \$1504 ;
+  assign \$1506  = \$1494  | \$1505 ;
+  assign \$1507  = todo[40] | todo[41];
+  assign \$1508  = todo[42] | todo[43];
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = todo[44] | todo[45];
+  assign \$1511  = todo[46] | todo[47];
+  assign \$1512  = \$1510  | \$1511 ;
+  assign \$1513  = \$1509  & \$1512 ;
+  assign \$1514  = \$1506  | \$1513 ;
+  assign \$1515  = \$1483  | \$1514 ;
+  assign \$1516  = todo[32] | todo[33];
+  assign \$1517  = todo[34] | todo[35];
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = todo[36] | todo[37];
+  assign \$1520  = todo[38] | todo[39];
+  assign \$1521  = \$1519  | \$1520 ;
+  assign \$1522  = \$1518  | \$1521 ;
+  assign \$1523  = todo[40] | todo[41];
+  assign \$1524  = todo[42] | todo[43];
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = todo[44] | todo[45];
+  assign \$1527  = todo[46] | todo[47];
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = \$1525  | \$1528 ;
+  assign \$1530  = \$1522  & \$1529 ;
+  assign \$1531  = \$1515  | \$1530 ;
+  assign \$1533  = todo[48] & todo[49];
+  assign \$1536  = todo[50] & todo[51];
+  assign \$1538  = \$1534  | \$1537 ;
+  assign \$1539  = todo[48] | todo[49];
+  assign \$1540  = todo[50] | todo[51];
+  assign \$1541  = \$1539  & \$1540 ;
+  assign \$1542  = \$1538  | \$1541 ;
+  assign \$1544  = todo[52] & todo[53];
+  assign \$1547  = todo[54] & todo[55];
+  assign \$1549  = \$1545  | \$1548 ;
+  assign \$1550  = todo[52] | todo[53];
+  assign \$1551  = todo[54] | todo[55];
+  assign \$1552  = \$1550  & \$1551 ;
+  assign \$1553  = \$1549  | \$1552 ;
+  assign \$1554  = \$1542  | \$1553 ;
+  assign \$1555  = todo[48] | todo[49];
+  assign \$1556  = todo[50] | todo[51];
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = todo[52] | todo[53];
+  assign \$1559  = todo[54] | todo[55];
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \$1557  & \$1560 ;
+  assign \$1562  = \$1554  | \$1561 ;
+  assign \$1564  = todo[56] & todo[57];
+  assign \$1567  = todo[58] & todo[59];
   assign \$1569  = \$1565  | \$1568 ;
-  assign \$1570  = todo[40] | todo[41];
-  assign \$1571  = todo[42] | todo[43];
-  assign \$1572  = \$1570  | \$1571 ;
-  assign \$1573  = todo[44] | todo[45];
-  assign \$1574  = todo[46] | todo[47];
-  assign \$1575  = \$1573  | \$1574 ;
-  assign \$1576  = \$1572  | \$1575 ;
-  assign \$1577  = \$1569  | \$1576 ;
-  assign \$1578  = todo[48] | todo[49];
-  assign \$1579  = todo[50] | todo[51];
-  assign \$1580  = \$1578  | \$1579 ;
-  assign \$1581  = todo[52] | todo[53];
-  assign \$1582  = todo[54] | todo[55];
-  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1570  = todo[56] | todo[57];
+  assign \$1571  = todo[58] | todo[59];
+  assign \$1572  = \$1570  & \$1571 ;
+  assign \$1573  = \$1569  | \$1572 ;
+  assign \$1575  = todo[60] & todo[61];
+  assign \$1578  = todo[62] & todo[63];
+  assign \$1580  = \$1576  | \$1579 ;
+  assign \$1581  = todo[60] | todo[61];
+  assign \$1582  = todo[62] | todo[63];
+  assign \$1583  = \$1581  & \$1582 ;
   assign \$1584  = \$1580  | \$1583 ;
-  assign \$1585  = todo[56] | todo[57];
-  assign \$1586  = todo[58] | todo[59];
-  assign \$1587  = \$1585  | \$1586 ;
-  assign \$1588  = todo[60] | todo[61];
-  assign \$1589  = todo[62] | todo[63];
-  assign \$1590  = \$1588  | \$1589 ;
-  assign \$1591  = \$1587  | \$1590 ;
-  assign \$1592  = \$1584  | \$1591 ;
-  assign \$1593  = \$1577  & \$1592 ;
+  assign \$1585  = \$1573  | \$1584 ;
+  assign \$1586  = todo[56] | todo[57];
+  assign \$1587  = todo[58] | todo[59];
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = todo[60] | todo[61];
+  assign \$1590  = todo[62] | todo[63];
+  assign \$1591  = \$1589  | \$1590 ;
+  assign \$1592  = \$1588  & \$1591 ;
+  assign \$1593  = \$1585  | \$1592 ;
   assign \$1594  = \$1562  | \$1593 ;
-  assign \$1595  = \$1403  | \$1594 ;
-  assign \$1596  = todo[0] | todo[1];
-  assign \$1597  = todo[2] | todo[3];
-  assign \$1598  = \$1596  | \$1597 ;
-  assign \$1599  = todo[4] | todo[5];
-  assign \$1600  = todo[6] | todo[7];
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = \$1598  | \$1601 ;
-  assign \$1603  = todo[8] | todo[9];
-  assign \$1604  = todo[10] | todo[11];
-  assign \$1605  = \$1603  | \$1604 ;
-  assign \$1606  = todo[12] | todo[13];
-  assign \$1607  = todo[14] | todo[15];
-  assign \$1608  = \$1606  | \$1607 ;
-  assign \$1609  = \$1605  | \$1608 ;
-  assign \$1610  = \$1602  | \$1609 ;
-  assign \$1611  = todo[16] | todo[17];
-  assign \$1612  = todo[18] | todo[19];
-  assign \$1613  = \$1611  | \$1612 ;
-  assign \$1614  = todo[20] | todo[21];
-  assign \$1615  = todo[22] | todo[23];
-  assign \$1616  = \$1614  | \$1615 ;
-  assign \$1617  = \$1613  | \$1616 ;
-  assign \$1618  = todo[24] | todo[25];
-  assign \$1619  = todo[26] | todo[27];
-  assign \$1620  = \$1618  | \$1619 ;
-  assign \$1621  = todo[28] | todo[29];
-  assign \$1622  = todo[30] | todo[31];
-  assign \$1623  = \$1621  | \$1622 ;
-  assign \$1624  = \$1620  | \$1623 ;
-  assign \$1625  = \$1617  | \$1624 ;
-  assign \$1626  = \$1610  | \$1625 ;
-  assign \$1627  = todo[32] | todo[33];
-  assign \$1628  = todo[34] | todo[35];
+  assign \$1595  = todo[48] | todo[49];
+  assign \$1596  = todo[50] | todo[51];
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = todo[52] | todo[53];
+  assign \$1599  = todo[54] | todo[55];
+  assign \$1600  = \$1598  | \$1599 ;
+  assign \$1601  = \$1597  | \$1600 ;
+  assign \$1602  = todo[56] | todo[57];
+  assign \$1603  = todo[58] | todo[59];
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = todo[60] | todo[61];
+  assign \$1606  = todo[62] | todo[63];
+  assign \$1607  = \$1605  | \$1606 ;
+  assign \$1608  = \$1604  | \$1607 ;
+  assign \$1609  = \$1601  & \$1608 ;
+  assign \$1610  = \$1594  | \$1609 ;
+  assign \$1611  = \$1531  | \$1610 ;
+  assign \$1612  = todo[32] | todo[33];
+  assign \$1613  = todo[34] | todo[35];
+  assign \$1614  = \$1612  | \$1613 ;
+  assign \$1615  = todo[36] | todo[37];
+  assign \$1616  = todo[38] | todo[39];
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = \$1614  | \$1617 ;
+  assign \$1619  = todo[40] | todo[41];
+  assign \$1620  = todo[42] | todo[43];
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = todo[44] | todo[45];
+  assign \$1623  = todo[46] | todo[47];
+  assign \$1624  = \$1622  | \$1623 ;
+  assign \$1625  = \$1621  | \$1624 ;
+  assign \$1626  = \$1618  | \$1625 ;
+  assign \$1627  = todo[48] | todo[49];
+  assign \$1628  = todo[50] | todo[51];
   assign \$1629  = \$1627  | \$1628 ;
-  assign \$1630  = todo[36] | todo[37];
-  assign \$1631  = todo[38] | todo[39];
+  assign \$1630  = todo[52] | todo[53];
+  assign \$1631  = todo[54] | todo[55];
   assign \$1632  = \$1630  | \$1631 ;
   assign \$1633  = \$1629  | \$1632 ;
-  assign \$1634  = todo[40] | todo[41];
-  assign \$1635  = todo[42] | todo[43];
+  assign \$1634  = todo[56] | todo[57];
+  assign \$1635  = todo[58] | todo[59];
   assign \$1636  = \$1634  | \$1635 ;
-  assign \$1637  = todo[44] | todo[45];
-  assign \$1638  = todo[46] | todo[47];
+  assign \$1637  = todo[60] | todo[61];
+  assign \$1638  = todo[62] | todo[63];
   assign \$1639  = \$1637  | \$1638 ;
   assign \$1640  = \$1636  | \$1639 ;
   assign \$1641  = \$1633  | \$1640 ;
-  assign \$1642  = todo[48] | todo[49];
-  assign \$1643  = todo[50] | todo[51];
-  assign \$1644  = \$1642  | \$1643 ;
-  assign \$1645  = todo[52] | todo[53];
-  assign \$1646  = todo[54] | todo[55];
+  assign \$1642  = \$1626  & \$1641 ;
+  assign \$1643  = \$1611  | \$1642 ;
+  assign \$1644  = \$1452  | \$1643 ;
+  assign \$1645  = todo[0] | todo[1];
+  assign \$1646  = todo[2] | todo[3];
   assign \$1647  = \$1645  | \$1646 ;
-  assign \$1648  = \$1644  | \$1647 ;
-  assign \$1649  = todo[56] | todo[57];
-  assign \$1650  = todo[58] | todo[59];
-  assign \$1651  = \$1649  | \$1650 ;
-  assign \$1652  = todo[60] | todo[61];
-  assign \$1653  = todo[62] | todo[63];
+  assign \$1648  = todo[4] | todo[5];
+  assign \$1649  = todo[6] | todo[7];
+  assign \$1650  = \$1648  | \$1649 ;
+  assign \$1651  = \$1647  | \$1650 ;
+  assign \$1652  = todo[8] | todo[9];
+  assign \$1653  = todo[10] | todo[11];
   assign \$1654  = \$1652  | \$1653 ;
-  assign \$1655  = \$1651  | \$1654 ;
-  assign \$1656  = \$1648  | \$1655 ;
-  assign \$1657  = \$1641  | \$1656 ;
-  assign \$1658  = \$1626  & \$1657 ;
-  assign \$1659  = \$1595  | \$1658 ;
-  assign \$1660  = ~ \$1659 ;
-  assign \$1661  = ! gc;
-  assign \$1663  = gc + 1'h1;
-  assign \$1664  = pos + 1'h1;
-  assign \$1665  = oy == 3'h4;
-  assign \$1666  = ox + 1'h1;
-  assign \$1667  = ox + 1'h1;
-  assign \$1669  = ox == 5'h18;
-  assign \$1670  = oy + 1'h1;
-  assign \$1671  = oy + 1'h1;
-  assign \$1675  = \$1674  == kj;
-  assign \$1676  = ~ \$1675 ;
-  assign \$1678  = \$1677  == ki;
-  assign \$1679  = ~ \$1678 ;
-  assign \$1680  = ! gc;
-  assign \$1682  = kj + 1'h1;
-  assign \$1683  = ki + 1'h1;
-  assign \$1685  = gc + 1'h1;
-  assign \$1688  = ~ mac_busy;
-  assign \$1689  = \$1688  & nz_ready[1];
-  assign \$1690  = ~ todo_empty;
-  assign \$1691  = \$1690  | credit;
-  assign \$1692  = - todo;
-  assign \$1693  = { 1'h0, todo } & \$1692 ;
-  assign \$1694  = todo - 1'h1;
-  assign \$1695  = { 1'h0, todo } & \$1694 ;
-  assign \$1697  = todo[0] & todo[1];
-  assign \$1700  = todo[2] & todo[3];
-  assign \$1702  = \$1698  | \$1701 ;
-  assign \$1703  = todo[0] | todo[1];
-  assign \$1704  = todo[2] | todo[3];
-  assign \$1705  = \$1703  & \$1704 ;
-  assign \$1706  = \$1702  | \$1705 ;
-  assign \$1708  = todo[4] & todo[5];
-  assign \$1711  = todo[6] & todo[7];
-  assign \$1713  = \$1709  | \$1712 ;
-  assign \$1714  = todo[4] | todo[5];
-  assign \$1715  = todo[6] | todo[7];
-  assign \$1716  = \$1714  & \$1715 ;
-  assign \$1717  = \$1713  | \$1716 ;
-  assign \$1718  = \$1706  | \$1717 ;
-  assign \$1719  = todo[0] | todo[1];
-  assign \$1720  = todo[2] | todo[3];
-  assign \$1721  = \$1719  | \$1720 ;
-  assign \$1722  = todo[4] | todo[5];
-  assign \$1723  = todo[6] | todo[7];
-  assign \$1724  = \$1722  | \$1723 ;
-  assign \$1725  = \$1721  & \$1724 ;
-  assign \$1726  = \$1718  | \$1725 ;
-  assign \$1728  = todo[8] & todo[9];
-  assign \$1731  = todo[10] & todo[11];
-  assign \$1733  = \$1729  | \$1732 ;
-  assign \$1734  = todo[8] | todo[9];
-  assign \$1735  = todo[10] | todo[11];
-  assign \$1736  = \$1734  & \$1735 ;
-  assign \$1737  = \$1733  | \$1736 ;
-  assign \$1739  = todo[12] & todo[13];
-  assign \$1742  = todo[14] & todo[15];
-  assign \$1744  = \$1740  | \$1743 ;
-  assign \$1745  = todo[12] | todo[13];
-  assign \$1746  = todo[14] | todo[15];
-  assign \$1747  = \$1745  & \$1746 ;
-  assign \$1748  = \$1744  | \$1747 ;
-  assign \$1749  = \$1737  | \$1748 ;
-  assign \$1750  = todo[8] | todo[9];
-  assign \$1751  = todo[10] | todo[11];
-  assign \$1752  = \$1750  | \$1751 ;
-  assign \$1753  = todo[12] | todo[13];
-  assign \$1754  = todo[14] | todo[15];
-  assign \$1755  = \$1753  | \$1754 ;
-  assign \$1756  = \$1752  & \$1755 ;
-  assign \$1757  = \$1749  | \$1756 ;
-  assign \$1758  = \$1726  | \$1757 ;
-  assign \$1759  = todo[0] | todo[1];
-  assign \$1760  = todo[2] | todo[3];
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = todo[4] | todo[5];
-  assign \$1763  = todo[6] | todo[7];
-  assign \$1764  = \$1762  | \$1763 ;
-  assign \$1765  = \$1761  | \$1764 ;
-  assign \$1766  = todo[8] | todo[9];
-  assign \$1767  = todo[10] | todo[11];
-  assign \$1768  = \$1766  | \$1767 ;
-  assign \$1769  = todo[12] | todo[13];
-  assign \$1770  = todo[14] | todo[15];
-  assign \$1771  = \$1769  | \$1770 ;
-  assign \$1772  = \$1768  | \$1771 ;
-  assign \$1773  = \$1765  & \$1772 ;
-  assign \$1774  = \$1758  | \$1773 ;
-  assign \$1776  = todo[16] & todo[17];
-  assign \$1779  = todo[18] & todo[19];
-  assign \$1781  = \$1777  | \$1780 ;
-  assign \$1782  = todo[16] | todo[17];
-  assign \$1783  = todo[18] | todo[19];
-  assign \$1784  = \$1782  & \$1783 ;
-  assign \$1785  = \$1781  | \$1784 ;
-  assign \$1787  = todo[20] & todo[21];
-  assign \$1790  = todo[22] & todo[23];
-  assign \$1792  = \$1788  | \$1791 ;
-  assign \$1793  = todo[20] | todo[21];
-  assign \$1794  = todo[22] | todo[23];
-  assign \$1795  = \$1793  & \$1794 ;
-  assign \$1796  = \$1792  | \$1795 ;
-  assign \$1797  = \$1785  | \$1796 ;
-  assign \$1798  = todo[16] | todo[17];
-  assign \$1799  = todo[18] | todo[19];
-  assign \$1800  = \$1798  | \$1799 ;
-  assign \$1801  = todo[20] | todo[21];
-  assign \$1802  = todo[22] | todo[23];
-  assign \$1803  = \$1801  | \$1802 ;
-  assign \$1804  = \$1800  & \$1803 ;
-  assign \$1805  = \$1797  | \$1804 ;
-  assign \$1807  = todo[24] & todo[25];
-  assign \$1810  = todo[26] & todo[27];
-  assign \$1812  = \$1808  | \$1811 ;
-  assign \$1813  = todo[24] | todo[25];
-  assign \$1814  = todo[26] | todo[27];
-  assign \$1815  = \$1813  & \$1814 ;
-  assign \$1816  = \$1812  | \$1815 ;
-  assign \$1818  = todo[28] & todo[29];
-  assign \$1821  = todo[30] & todo[31];
-  assign \$1823  = \$1819  | \$1822 ;
-  assign \$1824  = todo[28] | todo[29];
-  assign \$1825  = todo[30] | todo[31];
-  assign \$1826  = \$1824  & \$1825 ;
-  assign \$1827  = \$1823  | \$1826 ;
-  assign \$1828  = \$1816  | \$1827 ;
-  assign \$1829  = todo[24] | todo[25];
-  assign \$1830  = todo[26] | todo[27];
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = todo[28] | todo[29];
-  assign \$1833  = todo[30] | todo[31];
-  assign \$1834  = \$1832  | \$1833 ;
-  assign \$1835  = \$1831  & \$1834 ;
-  assign \$1836  = \$1828  | \$1835 ;
-  assign \$1837  = \$1805  | \$1836 ;
-  assign \$1838  = todo[16] | todo[17];
-  assign \$1839  = todo[18] | todo[19];
-  assign \$1840  = \$1838  | \$1839 ;
-  assign \$1841  = todo[20] | todo[21];
-  assign \$1842  = todo[22] | todo[23];
-  assign \$1843  = \$1841  | \$1842 ;
-  assign \$1844  = \$1840  | \$1843 ;
-  assign \$1845  = todo[24] | todo[25];
-  assign \$1846  = todo[26] | todo[27];
-  assign \$1847  = \$1845  | \$1846 ;
-  assign \$1848  = todo[28] | todo[29];
-  assign \$1849  = todo[30] | todo[31];
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = \$1847  | \$1850 ;
-  assign \$1852  = \$1844  & \$1851 ;
-  assign \$1853  = \$1837  | \$1852 ;
-  assign \$1854  = \$1774  | \$1853 ;
-  assign \$1855  = todo[0] | todo[1];
-  assign \$1856  = todo[2] | todo[3];
-  assign \$1857  = \$1855  | \$1856 ;
-  assign \$1858  = todo[4] | todo[5];
-  assign \$1859  = todo[6] | todo[7];
-  assign \$1860  = \$1858  | \$1859 ;
-  assign \$1861  = \$1857  | \$1860 ;
-  assign \$1862  = todo[8] | todo[9];
-  assign \$1863  = todo[10] | todo[11];
-  assign \$1864  = \$1862  | \$1863 ;
-  assign \$1865  = todo[12] | todo[13];
-  assign \$1866  = todo[14] | todo[15];
-  assign \$1867  = \$1865  | \$1866 ;
-  assign \$1868  = \$1864  | \$1867 ;
-  assign \$1869  = \$1861  | \$1868 ;
-  assign \$1870  = todo[16] | todo[17];
-  assign \$1871  = todo[18] | todo[19];
-  assign \$1872  = \$1870  | \$1871 ;
-  assign \$1873  = todo[20] | todo[21];
-  assign \$1874  = todo[22] | todo[23];
-  assign \$1875  = \$1873  | \$1874 ;
-  assign \$1876  = \$1872  | \$1875 ;
-  assign \$1877  = todo[24] | todo[25];
-  assign \$1878  = todo[26] | todo[27];
-  assign \$1879  = \$1877  | \$1878 ;
-  assign \$1880  = todo[28] | todo[29];
-  assign \$1881  = todo[30] | todo[31];
-  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1655  = todo[12] | todo[13];
+  assign \$1656  = todo[14] | todo[15];
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = \$1654  | \$1657 ;
+  assign \$1659  = \$1651  | \$1658 ;
+  assign \$1660  = todo[16] | todo[17];
+  assign \$1661  = todo[18] | todo[19];
+  assign \$1662  = \$1660  | \$1661 ;
+  assign \$1663  = todo[20] | todo[21];
+  assign \$1664  = todo[22] | todo[23];
+  assign \$1665  = \$1663  | \$1664 ;
+  assign \$1666  = \$1662  | \$1665 ;
+  assign \$1667  = todo[24] | todo[25];
+  assign \$1668  = todo[26] | todo[27];
+  assign \$1669  = \$1667  | \$1668 ;
+  assign \$1670  = todo[28] | todo[29];
+  assign \$1671  = todo[30] | todo[31];
+  assign \$1672  = \$1670  | \$1671 ;
+  assign \$1673  = \$1669  | \$1672 ;
+  assign \$1674  = \$1666  | \$1673 ;
+  assign \$1675  = \$1659  | \$1674 ;
+  assign \$1676  = todo[32] | todo[33];
+  assign \$1677  = todo[34] | todo[35];
+  assign \$1678  = \$1676  | \$1677 ;
+  assign \$1679  = todo[36] | todo[37];
+  assign \$1680  = todo[38] | todo[39];
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = \$1678  | \$1681 ;
+  assign \$1683  = todo[40] | todo[41];
+  assign \$1684  = todo[42] | todo[43];
+  assign \$1685  = \$1683  | \$1684 ;
+  assign \$1686  = todo[44] | todo[45];
+  assign \$1687  = todo[46] | todo[47];
+  assign \$1688  = \$1686  | \$1687 ;
+  assign \$1689  = \$1685  | \$1688 ;
+  assign \$1690  = \$1682  | \$1689 ;
+  assign \$1691  = todo[48] | todo[49];
+  assign \$1692  = todo[50] | todo[51];
+  assign \$1693  = \$1691  | \$1692 ;
+  assign \$1694  = todo[52] | todo[53];
+  assign \$1695  = todo[54] | todo[55];
+  assign \$1696  = \$1694  | \$1695 ;
+  assign \$1697  = \$1693  | \$1696 ;
+  assign \$1698  = todo[56] | todo[57];
+  assign \$1699  = todo[58] | todo[59];
+  assign \$1700  = \$1698  | \$1699 ;
+  assign \$1701  = todo[60] | todo[61];
+  assign \$1702  = todo[62] | todo[63];
+  assign \$1703  = \$1701  | \$1702 ;
+  assign \$1704  = \$1700  | \$1703 ;
+  assign \$1705  = \$1697  | \$1704 ;
+  assign \$1706  = \$1690  | \$1705 ;
+  assign \$1707  = \$1675  & \$1706 ;
+  assign \$1708  = \$1644  | \$1707 ;
+  assign \$1709  = ~ \$1708 ;
+  assign \$1710  = ! gc;
+  assign \$1712  = gc + 1'h1;
+  assign \$1713  = pos + 1'h1;
+  assign \$1714  = oy == 3'h4;
+  assign \$1715  = ox + 1'h1;
+  assign \$1716  = ox + 1'h1;
+  assign \$1718  = ox == 5'h18;
+  assign \$1719  = oy + 1'h1;
+  assign \$1720  = oy + 1'h1;
+  assign \$1723  = s0_valid | s1_valid;
+  assign \$1724  = \$1723  | s2_valid;
+  assign \$1725  = \$1724  | s3_valid;
+  assign \$1726  = \$1725  | s4_valid;
+  assign \$1727  = \$1726  | s5_valid;
+  assign \$1728  = ~ \$1727 ;
+  assign \$1729  = job_active | \$signal ;
+  assign \$1730  = \$1729  | trace__valid;
+  assign \$1731  = \$signal$306  | \$signal$307 ;
+  assign \$1732  = \$1731  | p4_valid;
+  assign \$1733  = \$1730  | \$1732 ;
+  assign \$1734  = \$1733  | o_busy;
+  assign \$1735  = \$1734  | \o_busy$309 ;
+  assign \$1736  = \$1735  | \o_busy$310 ;
+  assign \$1737  = \$1736  | \o_busy$311 ;
+  assign \$1738  = ~ \$1737 ;
+  assign \$1739  = \$1728  & \$1738 ;
+  assign \$1741  = \$1740  == kj;
+  assign \$1742  = ~ \$1741 ;
+  assign \$1744  = \$1743  == ki;
+  assign \$1745  = ~ \$1744 ;
+  assign \$1746  = ! gc;
+  assign \$1748  = kj + 1'h1;
+  assign \$1749  = ki + 1'h1;
+  assign \$1751  = gc + 1'h1;
+  assign \$1754  = s0_valid | s1_valid;
+  assign \$1755  = \$1754  | s2_valid;
+  assign \$1756  = \$1755  | s3_valid;
+  assign \$1757  = \$1756  | s4_valid;
+  assign \$1758  = \$1757  | s5_valid;
+  assign \$1759  = ~ \$1758 ;
+  assign \$1760  = \$1759  & nz_ready[1];
+  assign \$1761  = ~ todo_empty;
+  assign \$1762  = \$1761  | credit;
+  assign \$1763  = - todo;
+  assign \$1764  = { 1'h0, todo } & \$1763 ;
+  assign \$1765  = todo - 1'h1;
+  assign \$1766  = { 1'h0, todo } & \$1765 ;
+  assign \$1768  = todo[0] & todo[1];
+  assign \$1771  = todo[2] & todo[3];
+  assign \$1773  = \$1769  | \$1772 ;
+  assign \$1774  = todo[0] | todo[1];
+  assign \$1775  = todo[2] | todo[3];
+  assign \$1776  = \$1774  & \$1775 ;
+  assign \$1777  = \$1773  | \$1776 ;
+  assign \$1779  = todo[4] & todo[5];
+  assign \$1782  = todo[6] & todo[7];
+  assign \$1784  = \$1780  | \$1783 ;
+  assign \$1785  = todo[4] | todo[5];
+  assign \$1786  = todo[6] | todo[7];
+  assign \$1787  = \$1785  & \$1786 ;
+  assign \$1788  = \$1784  | \$1787 ;
+  assign \$1789  = \$1777  | \$1788 ;
+  assign \$1790  = todo[0] | todo[1];
+  assign \$1791  = todo[2] | todo[3];
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = todo[4] | todo[5];
+  assign \$1794  = todo[6] | todo[7];
+  assign \$1795  = \$1793  | \$1794 ;
+  assign \$1796  = \$1792  & \$1795 ;
+  assign \$1797  = \$1789  | \$1796 ;
+  assign \$1799  = todo[8] & todo[9];
+  assign \$1802  = todo[10] & todo[11];
+  assign \$1804  = \$1800  | \$1803 ;
+  assign \$1805  = todo[8] | todo[9];
+  assign \$1806  = todo[10] | todo[11];
+  assign \$1807  = \$1805  & \$1806 ;
+  assign \$1808  = \$1804  | \$1807 ;
+  assign \$1810  = todo[12] & todo[13];
+  assign \$1813  = todo[14] & todo[15];
+  assign \$1815  = \$1811  | \$1814 ;
+  assign \$1816  = todo[12] | todo[13];
+  assign \$1817  = todo[14] | todo[15];
+  assign \$1818  = \$1816  & \$1817 ;
+  assign \$1819  = \$1815  | \$1818 ;
+  assign \$1820  = \$1808  | \$1819 ;
+  assign \$1821  = todo[8] | todo[9];
+  assign \$1822  = todo[10] | todo[11];
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = todo[12] | todo[13];
+  assign \$1825  = todo[14] | todo[15];
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = \$1823  & \$1826 ;
+  assign \$1828  = \$1820  | \$1827 ;
+  assign \$1829  = \$1797  | \$1828 ;
+  assign \$1830  = todo[0] | todo[1];
+  assign \$1831  = todo[2] | todo[3];
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = todo[4] | todo[5];
+  assign \$1834  = todo[6] | todo[7];
+  assign \$1835  = \$1833  | \$1834 ;
+  assign \$1836  = \$1832  | \$1835 ;
+  assign \$1837  = todo[8] | todo[9];
+  assign \$1838  = todo[10] | todo[11];
+  assign \$1839  = \$1837  | \$1838 ;
+  assign \$1840  = todo[12] | todo[13];
+  assign \$1841  = todo[14] | todo[15];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \$1839  | \$1842 ;
+  assign \$1844  = \$1836  & \$1843 ;
+  assign \$1845  = \$1829  | \$1844 ;
+  assign \$1847  = todo[16] & todo[17];
+  assign \$1850  = todo[18] & todo[19];
+  assign \$1852  = \$1848  | \$1851 ;
+  assign \$1853  = todo[16] | todo[17];
+  assign \$1854  = todo[18] | todo[19];
+  assign \$1855  = \$1853  & \$1854 ;
+  assign \$1856  = \$1852  | \$1855 ;
+  assign \$1858  = todo[20] & todo[21];
+  assign \$1861  = todo[22] & todo[23];
+  assign \$1863  = \$1859  | \$1862 ;
+  assign \$1864  = todo[20] | todo[21];
+  assign \$1865  = todo[22] | todo[23];
+  assign \$1866  = \$1864  & \$1865 ;
+  assign \$1867  = \$1863  | \$1866 ;
+  assign \$1868  = \$1856  | \$1867 ;
+  assign \$1869  = todo[16] | todo[17];
+  assign \$1870  = todo[18] | todo[19];
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = todo[20] | todo[21];
+  assign \$1873  = todo[22] | todo[23];
+  assign \$1874  = \$1872  | \$1873 ;
+  assign \$1875  = \$1871  & \$1874 ;
+  assign \$1876  = \$1868  | \$1875 ;
+  assign \$1878  = todo[24] & todo[25];
+  assign \$1881  = todo[26] & todo[27];
   assign \$1883  = \$1879  | \$1882 ;
-  assign \$1884  = \$1876  | \$1883 ;
-  assign \$1885  = \$1869  & \$1884 ;
-  assign \$1886  = \$1854  | \$1885 ;
-  assign \$1888  = todo[32] & todo[33];
-  assign \$1891  = todo[34] & todo[35];
-  assign \$1893  = \$1889  | \$1892 ;
-  assign \$1894  = todo[32] | todo[33];
-  assign \$1895  = todo[34] | todo[35];
-  assign \$1896  = \$1894  & \$1895 ;
-  assign \$1897  = \$1893  | \$1896 ;
-  assign \$1899  = todo[36] & todo[37];
-  assign \$1902  = todo[38] & todo[39];
-  assign \$1904  = \$1900  | \$1903 ;
-  assign \$1905  = todo[36] | todo[37];
-  assign \$1906  = todo[38] | todo[39];
-  assign \$1907  = \$1905  & \$1906 ;
-  assign \$1908  = \$1904  | \$1907 ;
-  assign \$1909  = \$1897  | \$1908 ;
-  assign \$1910  = todo[32] | todo[33];
-  assign \$1911  = todo[34] | todo[35];
-  assign \$1912  = \$1910  | \$1911 ;
-  assign \$1913  = todo[36] | todo[37];
-  assign \$1914  = todo[38] | todo[39];
-  assign \$1915  = \$1913  | \$1914 ;
-  assign \$1916  = \$1912  & \$1915 ;
-  assign \$1917  = \$1909  | \$1916 ;
-  assign \$1919  = todo[40] & todo[41];
-  assign \$1922  = todo[42] & todo[43];
-  assign \$1924  = \$1920  | \$1923 ;
-  assign \$1925  = todo[40] | todo[41];
-  assign \$1926  = todo[42] | todo[43];
-  assign \$1927  = \$1925  & \$1926 ;
-  assign \$1928  = \$1924  | \$1927 ;
-  assign \$1930  = todo[44] & todo[45];
-  assign \$1933  = todo[46] & todo[47];
-  assign \$1935  = \$1931  | \$1934 ;
-  assign \$1936  = todo[44] | todo[45];
-  assign \$1937  = todo[46] | todo[47];
-  assign \$1938  = \$1936  & \$1937 ;
+  assign \$1884  = todo[24] | todo[25];
+  assign \$1885  = todo[26] | todo[27];
+  assign \$1886  = \$1884  & \$1885 ;
+  assign \$1887  = \$1883  | \$1886 ;
+  assign \$1889  = todo[28] & todo[29];
+  assign \$1892  = todo[30] & todo[31];
+  assign \$1894  = \$1890  | \$1893 ;
+  assign \$1895  = todo[28] | todo[29];
+  assign \$1896  = todo[30] | todo[31];
+  assign \$1897  = \$1895  & \$1896 ;
+  assign \$1898  = \$1894  | \$1897 ;
+  assign \$1899  = \$1887  | \$1898 ;
+  assign \$1900  = todo[24] | todo[25];
+  assign \$1901  = todo[26] | todo[27];
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = todo[28] | todo[29];
+  assign \$1904  = todo[30] | todo[31];
+  assign \$1905  = \$1903  | \$1904 ;
+  assign \$1906  = \$1902  & \$1905 ;
+  assign \$1907  = \$1899  | \$1906 ;
+  assign \$1908  = \$1876  | \$1907 ;
+  assign \$1909  = todo[16] | todo[17];
+  assign \$1910  = todo[18] | todo[19];
+  assign \$1911  = \$1909  | \$1910 ;
+  assign \$1912  = todo[20] | todo[21];
+  assign \$1913  = todo[22] | todo[23];
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \$1911  | \$1914 ;
+  assign \$1916  = todo[24] | todo[25];
+  assign \$1917  = todo[26] | todo[27];
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = todo[28] | todo[29];
+  assign \$1920  = todo[30] | todo[31];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1918  | \$1921 ;
+  assign \$1923  = \$1915  & \$1922 ;
+  assign \$1924  = \$1908  | \$1923 ;
+  assign \$1925  = \$1845  | \$1924 ;
+  assign \$1926  = todo[0] | todo[1];
+  assign \$1927  = todo[2] | todo[3];
+  assign \$1928  = \$1926  | \$1927 ;
+  assign \$1929  = todo[4] | todo[5];
+  assign \$1930  = todo[6] | todo[7];
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = \$1928  | \$1931 ;
+  assign \$1933  = todo[8] | todo[9];
+  assign \$1934  = todo[10] | todo[11];
+  assign \$1935  = \$1933  | \$1934 ;
+  assign \$1936  = todo[12] | todo[13];
+  assign \$1937  = todo[14] | todo[15];
+  assign \$1938  = \$1936  | \$1937 ;
   assign \$1939  = \$1935  | \$1938 ;
-  assign \$1940  = \$1928  | \$1939 ;
-  assign \$1941  = todo[40] | todo[41];
-  assign \$1942  = todo[42] | todo[43];
+  assign \$1940  = \$1932  | \$1939 ;
+  assign \$1941  = todo[16] | todo[17];
+  assign \$1942  = todo[18] | todo[19];
   assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = todo[44] | todo[45];
-  assign \$1945  = todo[46] | todo[47];
+  assign \$1944  = todo[20] | todo[21];
+  assign \$1945  = todo[22] | todo[23];
   assign \$1946  = \$1944  | \$1945 ;
-  assign \$1947  = \$1943  & \$1946 ;
-  assign \$1948  = \$1940  | \$1947 ;
-  assign \$1949  = \$1917  | \$1948 ;
-  assign \$1950  = todo[32] | todo[33];
-  assign \$1951  = todo[34] | todo[35];
-  assign \$1952  = \$1950  | \$1951 ;
-  assign \$1953  = todo[36] | todo[37];
-  assign \$1954  = todo[38] | todo[39];
-  assign \$1955  = \$1953  | \$1954 ;
-  assign \$1956  = \$1952  | \$1955 ;
-  assign \$1957  = todo[40] | todo[41];
-  assign \$1958  = todo[42] | todo[43];
-  assign \$1959  = \$1957  | \$1958 ;
-  assign \$1960  = todo[44] | todo[45];
-  assign \$1961  = todo[46] | todo[47];
-  assign \$1962  = \$1960  | \$1961 ;
-  assign \$1963  = \$1959  | \$1962 ;
-  assign \$1964  = \$1956  & \$1963 ;
-  assign \$1965  = \$1949  | \$1964 ;
-  assign \$1967  = todo[48] & todo[49];
-  assign \$1970  = todo[50] & todo[51];
-  assign \$1972  = \$1968  | \$1971 ;
-  assign \$1973  = todo[48] | todo[49];
-  assign \$1974  = todo[50] | todo[51];
-  assign \$1975  = \$1973  & \$1974 ;
-  assign \$1976  = \$1972  | \$1975 ;
-  assign \$1978  = todo[52] & todo[53];
-  assign \$1981  = todo[54] & todo[55];
-  assign \$1983  = \$1979  | \$1982 ;
-  assign \$1984  = todo[52] | todo[53];
-  assign \$1985  = todo[54] | todo[55];
-  assign \$1986  = \$1984  & \$1985 ;
-  assign \$1987  = \$1983  | \$1986 ;
-  assign \$1988  = \$1976  | \$1987 ;
-  assign \$1989  = todo[48] | todo[49];
-  assign \$1990  = todo[50] | todo[51];
-  assign \$1991  = \$1989  | \$1990 ;
-  assign \$1992  = todo[52] | todo[53];
-  assign \$1993  = todo[54] | todo[55];
-  assign \$1994  = \$1992  | \$1993 ;
-  assign \$1995  = \$1991  & \$1994 ;
-  assign \$1996  = \$1988  | \$1995 ;
-  assign \$1998  = todo[56] & todo[57];
-  assign \$2001  = todo[58] & todo[59];
-  assign \$2003  = \$1999  | \$2002 ;
-  assign \$2004  = todo[56] | todo[57];
-  assign \$2005  = todo[58] | todo[59];
-  assign \$2006  = \$2004  & \$2005 ;
-  assign \$2007  = \$2003  | \$2006 ;
-  assign \$2009  = todo[60] & todo[61];
-  assign \$2012  = todo[62] & todo[63];
-  assign \$2014  = \$2010  | \$2013 ;
-  assign \$2015  = todo[60] | todo[61];
-  assign \$2016  = todo[62] | todo[63];
-  assign \$2017  = \$2015  & \$2016 ;
-  assign \$2018  = \$2014  | \$2017 ;
-  assign \$2019  = \$2007  | \$2018 ;
-  assign \$2020  = todo[56] | todo[57];
-  assign \$2021  = todo[58] | todo[59];
-  assign \$2022  = \$2020  | \$2021 ;
-  assign \$2023  = todo[60] | todo[61];
-  assign \$2024  = todo[62] | todo[63];
-  assign \$2025  = \$2023  | \$2024 ;
-  assign \$2026  = \$2022  & \$2025 ;
-  assign \$2027  = \$2019  | \$2026 ;
-  assign \$2028  = \$1996  | \$2027 ;
-  assign \$2029  = todo[48] | todo[49];
-  assign \$2030  = todo[50] | todo[51];
-  assign \$2031  = \$2029  | \$2030 ;
-  assign \$2032  = todo[52] | todo[53];
-  assign \$2033  = todo[54] | todo[55];
-  assign \$2034  = \$2032  | \$2033 ;
-  assign \$2035  = \$2031  | \$2034 ;
-  assign \$2036  = todo[56] | todo[57];
-  assign \$2037  = todo[58] | todo[59];
-  assign \$2038  = \$2036  | \$2037 ;
-  assign \$2039  = todo[60] | todo[61];
-  assign \$2040  = todo[62] | todo[63];
-  assign \$2041  = \$2039  | \$2040 ;
-  assign \$2042  = \$2038  | \$2041 ;
-  assign \$2043  = \$2035  & \$2042 ;
-  assign \$2044  = \$2028  | \$2043 ;
-  assign \$2045  = \$1965  | \$2044 ;
-  assign \$2046  = todo[32] | todo[33];
-  assign \$2047  = todo[34] | todo[35];
-  assign \$2048  = \$2046  | \$2047 ;
-  assign \$2049  = todo[36] | todo[37];
-  assign \$2050  = todo[38] | todo[39];
-  assign \$2051  = \$2049  | \$2050 ;
-  assign \$2052  = \$2048  | \$2051 ;
-  assign \$2053  = todo[40] | todo[41];
-  assign \$2054  = todo[42] | todo[43];
-  assign \$2055  = \$2053  | \$2054 ;
-  assign \$2056  = todo[44] | todo[45];
-  assign \$2057  = todo[46] | todo[47];
-  assign \$2058  = \$2056  | \$2057 ;
-  assign \$2059  = \$2055  | \$2058 ;
-  assign \$2060  = \$2052  | \$2059 ;
-  assign \$2061  = todo[48] | todo[49];
-  assign \$2062  = todo[50] | todo[51];
-  assign \$2063  = \$2061  | \$2062 ;
-  assign \$2064  = todo[52] | todo[53];
-  assign \$2065  = todo[54] | todo[55];
-  assign \$2066  = \$2064  | \$2065 ;
-  assign \$2067  = \$2063  | \$2066 ;
-  assign \$2068  = todo[56] | todo[57];
-  assign \$2069  = todo[58] | todo[59];
-  assign \$2070  = \$2068  | \$2069 ;
-  assign \$2071  = todo[60] | todo[61];
-  assign \$2072  = todo[62] | todo[63];
-  assign \$2073  = \$2071  | \$2072 ;
+  assign \$1947  = \$1943  | \$1946 ;
+  assign \$1948  = todo[24] | todo[25];
+  assign \$1949  = todo[26] | todo[27];
+  assign \$1950  = \$1948  | \$1949 ;
+  assign \$1951  = todo[28] | todo[29];
+  assign \$1952  = todo[30] | todo[31];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1950  | \$1953 ;
+  assign \$1955  = \$1947  | \$1954 ;
+  assign \$1956  = \$1940  & \$1955 ;
+  assign \$1957  = \$1925  | \$1956 ;
+  assign \$1959  = todo[32] & todo[33];
+  assign \$1962  = todo[34] & todo[35];
+  assign \$1964  = \$1960  | \$1963 ;
+  assign \$1965  = todo[32] | todo[33];
+  assign \$1966  = todo[34] | todo[35];
+  assign \$1967  = \$1965  & \$1966 ;
+  assign \$1968  = \$1964  | \$1967 ;
+  assign \$1970  = todo[36] & todo[37];
+  assign \$1973  = todo[38] & todo[39];
+  assign \$1975  = \$1971  | \$1974 ;
+  assign \$1976  = todo[36] | todo[37];
+  assign \$1977  = todo[38] | todo[39];
+  assign \$1978  = \$1976  & \$1977 ;
+  assign \$1979  = \$1975  | \$1978 ;
+  assign \$1980  = \$1968  | \$1979 ;
+  assign \$1981  = todo[32] | todo[33];
+  assign \$1982  = todo[34] | todo[35];
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = todo[36] | todo[37];
+  assign \$1985  = todo[38] | todo[39];
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = \$1983  & \$1986 ;
+  assign \$1988  = \$1980  | \$1987 ;
+  assign \$1990  = todo[40] & todo[41];
+  assign \$1993  = todo[42] & todo[43];
+  assign \$1995  = \$1991  | \$1994 ;
+  assign \$1996  = todo[40] | todo[41];
+  assign \$1997  = todo[42] | todo[43];
+  assign \$1998  = \$1996  & \$1997 ;
+  assign \$1999  = \$1995  | \$1998 ;
+  assign \$2001  = todo[44] & todo[45];
+  assign \$2004  = todo[46] & todo[47];
+  assign \$2006  = \$2002  | \$2005 ;
+  assign \$2007  = todo[44] | todo[45];
+  assign \$2008  = todo[46] | todo[47];
+  assign \$2009  = \$2007  & \$2008 ;
+  assign \$2010  = \$2006  | \$2009 ;
+  assign \$2011  = \$1999  | \$2010 ;
+  assign \$2012  = todo[40] | todo[41];
+  assign \$2013  = todo[42] | todo[43];
+  assign \$2014  = \$2012  | \$2013 ;
+  assign \$2015  = todo[44] | todo[45];
+  assign \$2016  = todo[46] | todo[47];
+  assign \$2017  = \$2015  | \$2016 ;
+  assign \$2018  = \$2014  & \$2017 ;
+  assign \$2019  = \$2011  | \$2018 ;
+  assign \$2020  = \$1988  | \$2019 ;
+  assign \$2021  = todo[32] | todo[33];
+  assign \$2022  = todo[34] | todo[35];
+  assign \$2023  = \$2021  | \$2022 ;
+  assign \$2024  = todo[36] | todo[37];
+  assign \$2025  = todo[38] | todo[39];
+  assign \$2026  = \$2024  | \$2025 ;
+  assign \$2027  = \$2023  | \$2026 ;
+  assign \$2028  = todo[40] | todo[41];
+  assign \$2029  = todo[42] | todo[43];
+  assign \$2030  = \$2028  | \$2029 ;
+  assign \$2031  = todo[44] | todo[45];
+  assign \$2032  = todo[46] | todo[47];
+  assign \$2033  = \$2031  | \$2032 ;
+  assign \$2034  = \$2030  | \$2033 ;
+  assign \$2035  = \$2027  & \$2034 ;
+  assign \$2036  = \$2020  | \$2035 ;
+  assign \$2038  = todo[48] & todo[49];
+  assign \$2041  = todo[50] & todo[51];
+  assign \$2043  = \$2039  | \$2042 ;
+  assign \$2044  = todo[48] | todo[49];
+  assign \$2045  = todo[50] | todo[51];
+  assign \$2046  = \$2044  & \$2045 ;
+  assign \$2047  = \$2043  | \$2046 ;
+  assign \$2049  = todo[52] & todo[53];
+  assign \$2052  = todo[54] & todo[55];
+  assign \$2054  = \$2050  | \$2053 ;
+  assign \$2055  = todo[52] | todo[53];
+  assign \$2056  = todo[54] | todo[55];
+  assign \$2057  = \$2055  & \$2056 ;
+  assign \$2058  = \$2054  | \$2057 ;
+  assign \$2059  = \$2047  | \$2058 ;
+  assign \$2060  = todo[48] | todo[49];
+  assign \$2061  = todo[50] | todo[51];
+  assign \$2062  = \$2060  | \$2061 ;
+  assign \$2063  = todo[52] | todo[53];
+  assign \$2064  = todo[54] | todo[55];
+  assign \$2065  = \$2063  | \$2064 ;
+  assign \$2066  = \$2062  & \$2065 ;
+  assign \$2067  = \$2059  | \$2066 ;
+  assign \$2069  = todo[56] & todo[57];
+  assign \$2072  = todo[58] & todo[59];
   assign \$2074  = \$2070  | \$2073 ;
-  assign \$2075  = \$2067  | \$2074 ;
-  assign \$2076  = \$2060  & \$2075 ;
-  assign \$2077  = \$2045  | \$2076 ;
-  assign \$2078  = \$1886  | \$2077 ;
-  assign \$2079  = todo[0] | todo[1];
-  assign \$2080  = todo[2] | todo[3];
-  assign \$2081  = \$2079  | \$2080 ;
-  assign \$2082  = todo[4] | todo[5];
-  assign \$2083  = todo[6] | todo[7];
-  assign \$2084  = \$2082  | \$2083 ;
+  assign \$2075  = todo[56] | todo[57];
+  assign \$2076  = todo[58] | todo[59];
+  assign \$2077  = \$2075  & \$2076 ;
+  assign \$2078  = \$2074  | \$2077 ;
+  assign \$2080  = todo[60] & todo[61];
+  assign \$2083  = todo[62] & todo[63];
   assign \$2085  = \$2081  | \$2084 ;
-  assign \$2086  = todo[8] | todo[9];
-  assign \$2087  = todo[10] | todo[11];
-  assign \$2088  = \$2086  | \$2087 ;
-  assign \$2089  = todo[12] | todo[13];
-  assign \$2090  = todo[14] | todo[15];
-  assign \$2091  = \$2089  | \$2090 ;
-  assign \$2092  = \$2088  | \$2091 ;
-  assign \$2093  = \$2085  | \$2092 ;
-  assign \$2094  = todo[16] | todo[17];
-  assign \$2095  = todo[18] | todo[19];
+  assign \$2086  = todo[60] | todo[61];
+  assign \$2087  = todo[62] | todo[63];
+  assign \$2088  = \$2086  & \$2087 ;
+  assign \$2089  = \$2085  | \$2088 ;
+  assign \$2090  = \$2078  | \$2089 ;
+  assign \$2091  = todo[56] | todo[57];
+  assign \$2092  = todo[58] | todo[59];
+  assign \$2093  = \$2091  | \$2092 ;
+  assign \$2094  = todo[60] | todo[61];
+  assign \$2095  = todo[62] | todo[63];
   assign \$2096  = \$2094  | \$2095 ;
-  assign \$2097  = todo[20] | todo[21];
-  assign \$2098  = todo[22] | todo[23];
-  assign \$2099  = \$2097  | \$2098 ;
-  assign \$2100  = \$2096  | \$2099 ;
-  assign \$2101  = todo[24] | todo[25];
-  assign \$2102  = todo[26] | todo[27];
-  assign \$2103  = \$2101  | \$2102 ;
-  assign \$2104  = todo[28] | todo[29];
-  assign \$2105  = todo[30] | todo[31];
-  assign \$2106  = \$2104  | \$2105 ;
-  assign \$2107  = \$2103  | \$2106 ;
-  assign \$2108  = \$2100  | \$2107 ;
-  assign \$2109  = \$2093  | \$2108 ;
-  assign \$2110  = todo[32] | todo[33];
-  assign \$2111  = todo[34] | todo[35];
+  assign \$2097  = \$2093  & \$2096 ;
+  assign \$2098  = \$2090  | \$2097 ;
+  assign \$2099  = \$2067  | \$2098 ;
+  assign \$2100  = todo[48] | todo[49];
+  assign \$2101  = todo[50] | todo[51];
+  assign \$2102  = \$2100  | \$2101 ;
+  assign \$2103  = todo[52] | todo[53];
+  assign \$2104  = todo[54] | todo[55];
+  assign \$2105  = \$2103  | \$2104 ;
+  assign \$2106  = \$2102  | \$2105 ;
+  assign \$2107  = todo[56] | todo[57];
+  assign \$2108  = todo[58] | todo[59];
+  assign \$2109  = \$2107  | \$2108 ;
+  assign \$2110  = todo[60] | todo[61];
+  assign \$2111  = todo[62] | todo[63];
   assign \$2112  = \$2110  | \$2111 ;
-  assign \$2113  = todo[36] | todo[37];
-  assign \$2114  = todo[38] | todo[39];
-  assign \$2115  = \$2113  | \$2114 ;
-  assign \$2116  = \$2112  | \$2115 ;
-  assign \$2117  = todo[40] | todo[41];
-  assign \$2118  = todo[42] | todo[43];
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = \$2106  & \$2113 ;
+  assign \$2115  = \$2099  | \$2114 ;
+  assign \$2116  = \$2036  | \$2115 ;
+  assign \$2117  = todo[32] | todo[33];
+  assign \$2118  = todo[34] | todo[35];
   assign \$2119  = \$2117  | \$2118 ;
-  assign \$2120  = todo[44] | todo[45];
-  assign \$2121  = todo[46] | todo[47];
+  assign \$2120  = todo[36] | todo[37];
+  assign \$2121  = todo[38] | todo[39];
   assign \$2122  = \$2120  | \$2121 ;
   assign \$2123  = \$2119  | \$2122 ;
-  assign \$2124  = \$2116  | \$2123 ;
-  assign \$2125  = todo[48] | todo[49];
-  assign \$2126  = todo[50] | todo[51];
-  assign \$2127  = \$2125  | \$2126 ;
-  assign \$2128  = todo[52] | todo[53];
-  assign \$2129  = todo[54] | todo[55];
-  assign \$2130  = \$2128  | \$2129 ;
-  assign \$2131  = \$2127  | \$2130 ;
-  assign \$2132  = todo[56] | todo[57];
-  assign \$2133  = todo[58] | todo[59];
+  assign \$2124  = todo[40] | todo[41];
+  assign \$2125  = todo[42] | todo[43];
+  assign \$2126  = \$2124  | \$2125 ;
+  assign \$2127  = todo[44] | todo[45];
+  assign \$2128  = todo[46] | todo[47];
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \$2126  | \$2129 ;
+  assign \$2131  = \$2123  | \$2130 ;
+  assign \$2132  = todo[48] | todo[49];
+  assign \$2133  = todo[50] | todo[51];
   assign \$2134  = \$2132  | \$2133 ;
-  assign \$2135  = todo[60] | todo[61];
-  assign \$2136  = todo[62] | todo[63];
+  assign \$2135  = todo[52] | todo[53];
+  assign \$2136  = todo[54] | todo[55];
   assign \$2137  = \$2135  | \$2136 ;
   assign \$2138  = \$2134  | \$2137 ;
-  assign \$2139  = \$2131  | \$2138 ;
-  assign \$2140  = \$2124  | \$2139 ;
-  assign \$2141  = \$2109  & \$2140 ;
-  assign \$2142  = \$2078  | \$2141 ;
-  assign \$2143  = ~ \$2142 ;
-  assign \$2144  = ! gc;
-  assign \$2146  = gc + 1'h1;
-  assign \$2147  = pos + 1'h1;
-  assign \$2148  = oy == 3'h4;
-  assign \$2149  = ox + 1'h1;
-  assign \$2150  = ox + 1'h1;
-  assign \$2152  = ox == 5'h18;
-  assign \$2153  = oy + 1'h1;
-  assign \$2154  = oy + 1'h1;
-  assign \$2158  = \$2157  == kj;
-  assign \$2159  = ~ \$2158 ;
-  assign \$2161  = \$2160  == ki;
-  assign \$2162  = ~ \$2161 ;
-  assign \$2163  = ! gc;
-  assign \$2165  = kj + 1'h1;
-  assign \$2166  = ki + 1'h1;
-  assign \$2168  = gc + 1'h1;
-  assign \$2171  = ~ mac_busy;
-  assign \$2172  = \$2171  & nz_ready[1];
-  assign \$2173  = ~ todo_empty;
-  assign \$2174  = \$2173  | credit;
-  assign \$2175  = - todo;
-  assign \$2176  = { 1'h0, todo } & \$2175 ;
-  assign \$2177  = todo - 1'h1;
-  assign \$2178  = { 1'h0, todo } & \$2177 ;
-  assign \$2180  = todo[0] & todo[1];
-  assign \$2183  = todo[2] & todo[3];
-  assign \$2185  = \$2181  | \$2184 ;
-  assign \$2186  = todo[0] | todo[1];
-  assign \$2187  = todo[2] | todo[3];
-  assign \$2188  = \$2186  & \$2187 ;
-  assign \$2189  = \$2185  | \$2188 ;
-  assign \$2191  = todo[4] & todo[5];
-  assign \$2194  = todo[6] & todo[7];
-  assign \$2196  = \$2192  | \$2195 ;
-  assign \$2197  = todo[4] | todo[5];
-  assign \$2198  = todo[6] | todo[7];
-  assign \$2199  = \$2197  & \$2198 ;
-  assign \$2200  = \$2196  | \$2199 ;
-  assign \$2201  = \$2189  | \$2200 ;
-  assign \$2202  = todo[0] | todo[1];
-  assign \$2203  = todo[2] | todo[3];
-  assign \$2204  = \$2202  | \$2203 ;
-  assign \$2205  = todo[4] | todo[5];
-  assign \$2206  = todo[6] | todo[7];
-  assign \$2207  = \$2205  | \$2206 ;
-  assign \$2208  = \$2204  & \$2207 ;
-  assign \$2209  = \$2201  | \$2208 ;
-  assign \$2211  = todo[8] & todo[9];
-  assign \$2214  = todo[10] & todo[11];
-  assign \$2216  = \$2212  | \$2215 ;
-  assign \$2217  = todo[8] | todo[9];
-  assign \$2218  = todo[10] | todo[11];
-  assign \$2219  = \$2217  & \$2218 ;
-  assign \$2220  = \$2216  | \$2219 ;
-  assign \$2222  = todo[12] & todo[13];
-  assign \$2225  = todo[14] & todo[15];
-  assign \$2227  = \$2223  | \$2226 ;
-  assign \$2228  = todo[12] | todo[13];
-  assign \$2229  = todo[14] | todo[15];
-  assign \$2230  = \$2228  & \$2229 ;
-  assign \$2231  = \$2227  | \$2230 ;
-  assign \$2232  = \$2220  | \$2231 ;
-  assign \$2233  = todo[8] | todo[9];
-  assign \$2234  = todo[10] | todo[11];
-  assign \$2235  = \$2233  | \$2234 ;
-  assign \$2236  = todo[12] | todo[13];
-  assign \$2237  = todo[14] | todo[15];
-  assign \$2238  = \$2236  | \$2237 ;
-  assign \$2239  = \$2235  & \$2238 ;
-  assign \$2240  = \$2232  | \$2239 ;
-  assign \$2241  = \$2209  | \$2240 ;
-  assign \$2242  = todo[0] | todo[1];
-  assign \$2243  = todo[2] | todo[3];
-  assign \$2244  = \$2242  | \$2243 ;
-  assign \$2245  = todo[4] | todo[5];
-  assign \$2246  = todo[6] | todo[7];
-  assign \$2247  = \$2245  | \$2246 ;
-  assign \$2248  = \$2244  | \$2247 ;
-  assign \$2249  = todo[8] | todo[9];
-  assign \$2250  = todo[10] | todo[11];
-  assign \$2251  = \$2249  | \$2250 ;
-  assign \$2252  = todo[12] | todo[13];
-  assign \$2253  = todo[14] | todo[15];
-  assign \$2254  = \$2252  | \$2253 ;
-  assign \$2255  = \$2251  | \$2254 ;
-  assign \$2256  = \$2248  & \$2255 ;
-  assign \$2257  = \$2241  | \$2256 ;
-  assign \$2259  = todo[16] & todo[17];
-  assign \$2262  = todo[18] & todo[19];
-  assign \$2264  = \$2260  | \$2263 ;
-  assign \$2265  = todo[16] | todo[17];
-  assign \$2266  = todo[18] | todo[19];
-  assign \$2267  = \$2265  & \$2266 ;
-  assign \$2268  = \$2264  | \$2267 ;
-  assign \$2270  = todo[20] & todo[21];
-  assign \$2273  = todo[22] & todo[23];
-  assign \$2275  = \$2271  | \$2274 ;
-  assign \$2276  = todo[20] | todo[21];
-  assign \$2277  = todo[22] | todo[23];
-  assign \$2278  = \$2276  & \$2277 ;
-  assign \$2279  = \$2275  | \$2278 ;
-  assign \$2280  = \$2268  | \$2279 ;
-  assign \$2281  = todo[16] | todo[17];
-  assign \$2282  = todo[18] | todo[19];
-  assign \$2283  = \$2281  | \$2282 ;
-  assign \$2284  = todo[20] | todo[21];
-  assign \$2285  = todo[22] | todo[23];
-  assign \$2286  = \$2284  | \$2285 ;
-  assign \$2287  = \$2283  & \$2286 ;
-  assign \$2288  = \$2280  | \$2287 ;
-  assign \$2290  = todo[24] & todo[25];
-  assign \$2293  = todo[26] & todo[27];
-  assign \$2295  = \$2291  | \$2294 ;
-  assign \$2296  = todo[24] | todo[25];
-  assign \$2297  = todo[26] | todo[27];
-  assign \$2298  = \$2296  & \$2297 ;
-  assign \$2299  = \$2295  | \$2298 ;
-  assign \$2301  = todo[28] & todo[29];
-  assign \$2304  = todo[30] & todo[31];
-  assign \$2306  = \$2302  | \$2305 ;
-  assign \$2307  = todo[28] | todo[29];
-  assign \$2308  = todo[30] | todo[31];
-  assign \$2309  = \$2307  & \$2308 ;
-  assign \$2310  = \$2306  | \$2309 ;
-  assign \$2311  = \$2299  | \$2310 ;
-  assign \$2312  = todo[24] | todo[25];
-  assign \$2313  = todo[26] | todo[27];
-  assign \$2314  = \$2312  | \$2313 ;
-  assign \$2315  = todo[28] | todo[29];
-  assign \$2316  = todo[30] | todo[31];
-  assign \$2317  = \$2315  | \$2316 ;
-  assign \$2318  = \$2314  & \$2317 ;
-  assign \$2319  = \$2311  | \$2318 ;
-  assign \$2320  = \$2288  | \$2319 ;
-  assign \$2321  = todo[16] | todo[17];
-  assign \$2322  = todo[18] | todo[19];
-  assign \$2323  = \$2321  | \$2322 ;
-  assign \$2324  = todo[20] | todo[21];
-  assign \$2325  = todo[22] | todo[23];
-  assign \$2326  = \$2324  | \$2325 ;
-  assign \$2327  = \$2323  | \$2326 ;
-  assign \$2328  = todo[24] | todo[25];
-  assign \$2329  = todo[26] | todo[27];
-  assign \$2330  = \$2328  | \$2329 ;
-  assign \$2331  = todo[28] | todo[29];
-  assign \$2332  = todo[30] | todo[31];
-  assign \$2333  = \$2331  | \$2332 ;
-  assign \$2334  = \$2330  | \$2333 ;
-  assign \$2335  = \$2327  & \$2334 ;
-  assign \$2336  = \$2320  | \$2335 ;
-  assign \$2337  = \$2257  | \$2336 ;
-  assign \$2338  = todo[0] | todo[1];
-  assign \$2339  = todo[2] | todo[3];
+  assign \$2139  = todo[56] | todo[57];
+  assign \$2140  = todo[58] | todo[59];
+  assign \$2141  = \$2139  | \$2140 ;
+  assign \$2142  = todo[60] | todo[61];
+  assign \$2143  = todo[62] | todo[63];
+  assign \$2144  = \$2142  | \$2143 ;
+  assign \$2145  = \$2141  | \$2144 ;
+  assign \$2146  = \$2138  | \$2145 ;
+  assign \$2147  = \$2131  & \$2146 ;
+  assign \$2148  = \$2116  | \$2147 ;
+  assign \$2149  = \$1957  | \$2148 ;
+  assign \$2150  = todo[0] | todo[1];
+  assign \$2151  = todo[2] | todo[3];
+  assign \$2152  = \$2150  | \$2151 ;
+  assign \$2153  = todo[4] | todo[5];
+  assign \$2154  = todo[6] | todo[7];
+  assign \$2155  = \$2153  | \$2154 ;
+  assign \$2156  = \$2152  | \$2155 ;
+  assign \$2157  = todo[8] | todo[9];
+  assign \$2158  = todo[10] | todo[11];
+  assign \$2159  = \$2157  | \$2158 ;
+  assign \$2160  = todo[12] | todo[13];
+  assign \$2161  = todo[14] | todo[15];
+  assign \$2162  = \$2160  | \$2161 ;
+  assign \$2163  = \$2159  | \$2162 ;
+  assign \$2164  = \$2156  | \$2163 ;
+  assign \$2165  = todo[16] | todo[17];
+  assign \$2166  = todo[18] | todo[19];
+  assign \$2167  = \$2165  | \$2166 ;
+  assign \$2168  = todo[20] | todo[21];
+  assign \$2169  = todo[22] | todo[23];
+  assign \$2170  = \$2168  | \$2169 ;
+  assign \$2171  = \$2167  | \$2170 ;
+  assign \$2172  = todo[24] | todo[25];
+  assign \$2173  = todo[26] | todo[27];
+  assign \$2174  = \$2172  | \$2173 ;
+  assign \$2175  = todo[28] | todo[29];
+  assign \$2176  = todo[30] | todo[31];
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \$2174  | \$2177 ;
+  assign \$2179  = \$2171  | \$2178 ;
+  assign \$2180  = \$2164  | \$2179 ;
+  assign \$2181  = todo[32] | todo[33];
+  assign \$2182  = todo[34] | todo[35];
+  assign \$2183  = \$2181  | \$2182 ;
+  assign \$2184  = todo[36] | todo[37];
+  assign \$2185  = todo[38] | todo[39];
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = \$2183  | \$2186 ;
+  assign \$2188  = todo[40] | todo[41];
+  assign \$2189  = todo[42] | todo[43];
+  assign \$2190  = \$2188  | \$2189 ;
+  assign \$2191  = todo[44] | todo[45];
+  assign \$2192  = todo[46] | todo[47];
+  assign \$2193  = \$2191  | \$2192 ;
+  assign \$2194  = \$2190  | \$2193 ;
+  assign \$2195  = \$2187  | \$2194 ;
+  assign \$2196  = todo[48] | todo[49];
+  assign \$2197  = todo[50] | todo[51];
+  assign \$2198  = \$2196  | \$2197 ;
+  assign \$2199  = todo[52] | todo[53];
+  assign \$2200  = todo[54] | todo[55];
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = \$2198  | \$2201 ;
+  assign \$2203  = todo[56] | todo[57];
+  assign \$2204  = todo[58] | todo[59];
+  assign \$2205  = \$2203  | \$2204 ;
+  assign \$2206  = todo[60] | todo[61];
+  assign \$2207  = todo[62] | todo[63];
+  assign \$2208  = \$2206  | \$2207 ;
+  assign \$2209  = \$2205  | \$2208 ;
+  assign \$2210  = \$2202  | \$2209 ;
+  assign \$2211  = \$2195  | \$2210 ;
+  assign \$2212  = \$2180  & \$2211 ;
+  assign \$2213  = \$2149  | \$2212 ;
+  assign \$2214  = ~ \$2213 ;
+  assign \$2215  = ! gc;
+  assign \$2217  = gc + 1'h1;
+  assign \$2218  = pos + 1'h1;
+  assign \$2219  = oy == 3'h4;
+  assign \$2220  = ox + 1'h1;
+  assign \$2221  = ox + 1'h1;
+  assign \$2223  = ox == 5'h18;
+  assign \$2224  = oy + 1'h1;
+  assign \$2225  = oy + 1'h1;
+  assign \$2228  = s0_valid | s1_valid;
+  assign \$2229  = \$2228  | s2_valid;
+  assign \$2230  = \$2229  | s3_valid;
+  assign \$2231  = \$2230  | s4_valid;
+  assign \$2232  = \$2231  | s5_valid;
+  assign \$2233  = ~ \$2232 ;
+  assign \$2234  = job_active | \$signal ;
+  assign \$2235  = \$2234  | trace__valid;
+  assign \$2236  = \$signal$306  | \$signal$307 ;
+  assign \$2237  = \$2236  | p4_valid;
+  assign \$2238  = \$2235  | \$2237 ;
+  assign \$2239  = \$2238  | o_busy;
+  assign \$2240  = \$2239  | \o_busy$309 ;
+  assign \$2241  = \$2240  | \o_busy$310 ;
+  assign \$2242  = \$2241  | \o_busy$311 ;
+  assign \$2243  = ~ \$2242 ;
+  assign \$2244  = \$2233  & \$2243 ;
+  assign \$2246  = \$2245  == kj;
+  assign \$2247  = ~ \$2246 ;
+  assign \$2249  = \$2248  == ki;
+  assign \$2250  = ~ \$2249 ;
+  assign \$2251  = ! gc;
+  assign \$2253  = kj + 1'h1;
+  assign \$2254  = ki + 1'h1;
+  assign \$2256  = gc + 1'h1;
+  assign \$2259  = s0_valid | s1_valid;
+  assign \$2260  = \$2259  | s2_valid;
+  assign \$2261  = \$2260  | s3_valid;
+  assign \$2262  = \$2261  | s4_valid;
+  assign \$2263  = \$2262  | s5_valid;
+  assign \$2264  = ~ \$2263 ;
+  assign \$2265  = \$2264  & nz_ready[1];
+  assign \$2266  = ~ todo_empty;
+  assign \$2267  = \$2266  | credit;
+  assign \$2268  = - todo;
+  assign \$2269  = { 1'h0, todo } & \$2268 ;
+  assign \$2270  = todo - 1'h1;
+  assign \$2271  = { 1'h0, todo } & \$2270 ;
+  assign \$2273  = todo[0] & todo[1];
+  assign \$2276  = todo[2] & todo[3];
+  assign \$2278  = \$2274  | \$2277 ;
+  assign \$2279  = todo[0] | todo[1];
+  assign \$2280  = todo[2] | todo[3];
+  assign \$2281  = \$2279  & \$2280 ;
+  assign \$2282  = \$2278  | \$2281 ;
+  assign \$2284  = todo[4] & todo[5];
+  assign \$2287  = todo[6] & todo[7];
+  assign \$2289  = \$2285  | \$2288 ;
+  assign \$2290  = todo[4] | todo[5];
+  assign \$2291  = todo[6] | todo[7];
+  assign \$2292  = \$2290  & \$2291 ;
+  assign \$2293  = \$2289  | \$2292 ;
+  assign \$2294  = \$2282  | \$2293 ;
+  assign \$2295  = todo[0] | todo[1];
+  assign \$2296  = todo[2] | todo[3];
+  assign \$2297  = \$2295  | \$2296 ;
+  assign \$2298  = todo[4] | todo[5];
+  assign \$2299  = todo[6] | todo[7];
+  assign \$2300  = \$2298  | \$2299 ;
+  assign \$2301  = \$2297  & \$2300 ;
+  assign \$2302  = \$2294  | \$2301 ;
+  assign \$2304  = todo[8] & todo[9];
+  assign \$2307  = todo[10] & todo[11];
+  assign \$2309  = \$2305  | \$2308 ;
+  assign \$2310  = todo[8] | todo[9];
+  assign \$2311  = todo[10] | todo[11];
+  assign \$2312  = \$2310  & \$2311 ;
+  assign \$2313  = \$2309  | \$2312 ;
+  assign \$2315  = todo[12] & todo[13];
+  assign \$2318  = todo[14] & todo[15];
+  assign \$2320  = \$2316  | \$2319 ;
+  assign \$2321  = todo[12] | todo[13];
+  assign \$2322  = todo[14] | todo[15];
+  assign \$2323  = \$2321  & \$2322 ;
+  assign \$2324  = \$2320  | \$2323 ;
+  assign \$2325  = \$2313  | \$2324 ;
+  assign \$2326  = todo[8] | todo[9];
+  assign \$2327  = todo[10] | todo[11];
+  assign \$2328  = \$2326  | \$2327 ;
+  assign \$2329  = todo[12] | todo[13];
+  assign \$2330  = todo[14] | todo[15];
+  assign \$2331  = \$2329  | \$2330 ;
+  assign \$2332  = \$2328  & \$2331 ;
+  assign \$2333  = \$2325  | \$2332 ;
+  assign \$2334  = \$2302  | \$2333 ;
+  assign \$2335  = todo[0] | todo[1];
+  assign \$2336  = todo[2] | todo[3];
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = todo[4] | todo[5];
+  assign \$2339  = todo[6] | todo[7];
   assign \$2340  = \$2338  | \$2339 ;
-  assign \$2341  = todo[4] | todo[5];
-  assign \$2342  = todo[6] | todo[7];
-  assign \$2343  = \$2341  | \$2342 ;
-  assign \$2344  = \$2340  | \$2343 ;
-  assign \$2345  = todo[8] | todo[9];
-  assign \$2346  = todo[10] | todo[11];
+  assign \$2341  = \$2337  | \$2340 ;
+  assign \$2342  = todo[8] | todo[9];
+  assign \$2343  = todo[10] | todo[11];
+  assign \$2344  = \$2342  | \$2343 ;
+  assign \$2345  = todo[12] | todo[13];
+  assign \$2346  = todo[14] | todo[15];
   assign \$2347  = \$2345  | \$2346 ;
-  assign \$2348  = todo[12] | todo[13];
-  assign \$2349  = todo[14] | todo[15];
-  assign \$2350  = \$2348  | \$2349 ;
-  assign \$2351  = \$2347  | \$2350 ;
-  assign \$2352  = \$2344  | \$2351 ;
-  assign \$2353  = todo[16] | todo[17];
-  assign \$2354  = todo[18] | todo[19];
-  assign \$2355  = \$2353  | \$2354 ;
-  assign \$2356  = todo[20] | todo[21];
-  assign \$2357  = todo[22] | todo[23];
-  assign \$2358  = \$2356  | \$2357 ;
-  assign \$2359  = \$2355  | \$2358 ;
-  assign \$2360  = todo[24] | todo[25];
-  assign \$2361  = todo[26] | todo[27];
-  assign \$2362  = \$2360  | \$2361 ;
-  assign \$2363  = todo[28] | todo[29];
-  assign \$2364  = todo[30] | todo[31];
-  assign \$2365  = \$2363  | \$2364 ;
-  assign \$2366  = \$2362  | \$2365 ;
-  assign \$2367  = \$2359  | \$2366 ;
-  assign \$2368  = \$2352  & \$2367 ;
-  assign \$2369  = \$2337  | \$2368 ;
-  assign \$2371  = todo[32] & todo[33];
-  assign \$2374  = todo[34] & todo[35];
-  assign \$2376  = \$2372  | \$2375 ;
-  assign \$2377  = todo[32] | todo[33];
-  assign \$2378  = todo[34] | todo[35];
-  assign \$2379  = \$2377  & \$2378 ;
-  assign \$2380  = \$2376  | \$2379 ;
-  assign \$2382  = todo[36] & todo[37];
-  assign \$2385  = todo[38] & todo[39];
-  assign \$2387  = \$2383  | \$2386 ;
-  assign \$2388  = todo[36] | todo[37];
-  assign \$2389  = todo[38] | todo[39];
-  assign \$2390  = \$2388  & \$2389 ;
-  assign \$2391  = \$2387  | \$2390 ;
-  assign \$2392  = \$2380  | \$2391 ;
-  assign \$2393  = todo[32] | todo[33];
-  assign \$2394  = todo[34] | todo[35];
-  assign \$2395  = \$2393  | \$2394 ;
-  assign \$2396  = todo[36] | todo[37];
-  assign \$2397  = todo[38] | todo[39];
-  assign \$2398  = \$2396  | \$2397 ;
-  assign \$2399  = \$2395  & \$2398 ;
-  assign \$2400  = \$2392  | \$2399 ;
-  assign \$2402  = todo[40] & todo[41];
-  assign \$2405  = todo[42] & todo[43];
-  assign \$2407  = \$2403  | \$2406 ;
-  assign \$2408  = todo[40] | todo[41];
-  assign \$2409  = todo[42] | todo[43];
-  assign \$2410  = \$2408  & \$2409 ;
-  assign \$2411  = \$2407  | \$2410 ;
-  assign \$2413  = todo[44] & todo[45];
-  assign \$2416  = todo[46] & todo[47];
-  assign \$2418  = \$2414  | \$2417 ;
-  assign \$2419  = todo[44] | todo[45];
-  assign \$2420  = todo[46] | todo[47];
-  assign \$2421  = \$2419  & \$2420 ;
-  assign \$2422  = \$2418  | \$2421 ;
-  assign \$2423  = \$2411  | \$2422 ;
-  assign \$2424  = todo[40] | todo[41];
-  assign \$2425  = todo[42] | todo[43];
+  assign \$2348  = \$2344  | \$2347 ;
+  assign \$2349  = \$2341  & \$2348 ;
+  assign \$2350  = \$2334  | \$2349 ;
+  assign \$2352  = todo[16] & todo[17];
+  assign \$2355  = todo[18] & todo[19];
+  assign \$2357  = \$2353  | \$2356 ;
+  assign \$2358  = todo[16] | todo[17];
+  assign \$2359  = todo[18] | todo[19];
+  assign \$2360  = \$2358  & \$2359 ;
+  assign \$2361  = \$2357  | \$2360 ;
+  assign \$2363  = todo[20] & todo[21];
+  assign \$2366  = todo[22] & todo[23];
+  assign \$2368  = \$2364  | \$2367 ;
+  assign \$2369  = todo[20] | todo[21];
+  assign \$2370  = todo[22] | todo[23];
+  assign \$2371  = \$2369  & \$2370 ;
+  assign \$2372  = \$2368  | \$2371 ;
+  assign \$2373  = \$2361  | \$2372 ;
+  assign \$2374  = todo[16] | todo[17];
+  assign \$2375  = todo[18] | todo[19];
+  assign \$2376  = \$2374  | \$2375 ;
+  assign \$2377  = todo[20] | todo[21];
+  assign \$2378  = todo[22] | todo[23];
+  assign \$2379  = \$2377  | \$2378 ;
+  assign \$2380  = \$2376  & \$2379 ;
+  assign \$2381  = \$2373  | \$2380 ;
+  assign \$2383  = todo[24] & todo[25];
+  assign \$2386  = todo[26] & todo[27];
+  assign \$2388  = \$2384  | \$2387 ;
+  assign \$2389  = todo[24] | todo[25];
+  assign \$2390  = todo[26] | todo[27];
+  assign \$2391  = \$2389  & \$2390 ;
+  assign \$2392  = \$2388  | \$2391 ;
+  assign \$2394  = todo[28] & todo[29];
+  assign \$2397  = todo[30] & todo[31];
+  assign \$2399  = \$2395  | \$2398 ;
+  assign \$2400  = todo[28] | todo[29];
+  assign \$2401  = todo[30] | todo[31];
+  assign \$2402  = \$2400  & \$2401 ;
+  assign \$2403  = \$2399  | \$2402 ;
+  assign \$2404  = \$2392  | \$2403 ;
+  assign \$2405  = todo[24] | todo[25];
+  assign \$2406  = todo[26] | todo[27];
+  assign \$2407  = \$2405  | \$2406 ;
+  assign \$2408  = todo[28] | todo[29];
+  assign \$2409  = todo[30] | todo[31];
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = \$2407  & \$2410 ;
+  assign \$2412  = \$2404  | \$2411 ;
+  assign \$2413  = \$2381  | \$2412 ;
+  assign \$2414  = todo[16] | todo[17];
+  assign \$2415  = todo[18] | todo[19];
+  assign \$2416  = \$2414  | \$2415 ;
+  assign \$2417  = todo[20] | todo[21];
+  assign \$2418  = todo[22] | todo[23];
+  assign \$2419  = \$2417  | \$2418 ;
+  assign \$2420  = \$2416  | \$2419 ;
+  assign \$2421  = todo[24] | todo[25];
+  assign \$2422  = todo[26] | todo[27];
+  assign \$2423  = \$2421  | \$2422 ;
+  assign \$2424  = todo[28] | todo[29];
+  assign \$2425  = todo[30] | todo[31];
   assign \$2426  = \$2424  | \$2425 ;
-  assign \$2427  = todo[44] | todo[45];
-  assign \$2428  = todo[46] | todo[47];
-  assign \$2429  = \$2427  | \$2428 ;
-  assign \$2430  = \$2426  & \$2429 ;
-  assign \$2431  = \$2423  | \$2430 ;
-  assign \$2432  = \$2400  | \$2431 ;
-  assign \$2433  = todo[32] | todo[33];
-  assign \$2434  = todo[34] | todo[35];
-  assign \$2435  = \$2433  | \$2434 ;
-  assign \$2436  = todo[36] | todo[37];
-  assign \$2437  = todo[38] | todo[39];
-  assign \$2438  = \$2436  | \$2437 ;
-  assign \$2439  = \$2435  | \$2438 ;
-  assign \$2440  = todo[40] | todo[41];
-  assign \$2441  = todo[42] | todo[43];
-  assign \$2442  = \$2440  | \$2441 ;
-  assign \$2443  = todo[44] | todo[45];
-  assign \$2444  = todo[46] | todo[47];
-  assign \$2445  = \$2443  | \$2444 ;
-  assign \$2446  = \$2442  | \$2445 ;
-  assign \$2447  = \$2439  & \$2446 ;
-  assign \$2448  = \$2432  | \$2447 ;
-  assign \$2450  = todo[48] & todo[49];
-  assign \$2453  = todo[50] & todo[51];
-  assign \$2455  = \$2451  | \$2454 ;
-  assign \$2456  = todo[48] | todo[49];
-  assign \$2457  = todo[50] | todo[51];
-  assign \$2458  = \$2456  & \$2457 ;
+  assign \$2427  = \$2423  | \$2426 ;
+  assign \$2428  = \$2420  & \$2427 ;
+  assign \$2429  = \$2413  | \$2428 ;
+  assign \$2430  = \$2350  | \$2429 ;
+  assign \$2431  = todo[0] | todo[1];
+  assign \$2432  = todo[2] | todo[3];
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = todo[4] | todo[5];
+  assign \$2435  = todo[6] | todo[7];
+  assign \$2436  = \$2434  | \$2435 ;
+  assign \$2437  = \$2433  | \$2436 ;
+  assign \$2438  = todo[8] | todo[9];
+  assign \$2439  = todo[10] | todo[11];
+  assign \$2440  = \$2438  | \$2439 ;
+  assign \$2441  = todo[12] | todo[13];
+  assign \$2442  = todo[14] | todo[15];
+  assign \$2443  = \$2441  | \$2442 ;
+  assign \$2444  = \$2440  | \$2443 ;
+  assign \$2445  = \$2437  | \$2444 ;
+  assign \$2446  = todo[16] | todo[17];
+  assign \$2447  = todo[18] | todo[19];
+  assign \$2448  = \$2446  | \$2447 ;
+  assign \$2449  = todo[20] | todo[21];
+  assign \$2450  = todo[22] | todo[23];
+  assign \$2451  = \$2449  | \$2450 ;
+  assign \$2452  = \$2448  | \$2451 ;
+  assign \$2453  = todo[24] | todo[25];
+  assign \$2454  = todo[26] | todo[27];
+  assign \$2455  = \$2453  | \$2454 ;
+  assign \$2456  = todo[28] | todo[29];
+  assign \$2457  = todo[30] | todo[31];
+  assign \$2458  = \$2456  | \$2457 ;
   assign \$2459  = \$2455  | \$2458 ;
-  assign \$2461  = todo[52] & todo[53];
-  assign \$2464  = todo[54] & todo[55];
-  assign \$2466  = \$2462  | \$2465 ;
-  assign \$2467  = todo[52] | todo[53];
-  assign \$2468  = todo[54] | todo[55];
-  assign \$2469  = \$2467  & \$2468 ;
-  assign \$2470  = \$2466  | \$2469 ;
-  assign \$2471  = \$2459  | \$2470 ;
-  assign \$2472  = todo[48] | todo[49];
-  assign \$2473  = todo[50] | todo[51];
-  assign \$2474  = \$2472  | \$2473 ;
-  assign \$2475  = todo[52] | todo[53];
-  assign \$2476  = todo[54] | todo[55];
-  assign \$2477  = \$2475  | \$2476 ;
-  assign \$2478  = \$2474  & \$2477 ;
-  assign \$2479  = \$2471  | \$2478 ;
-  assign \$2481  = todo[56] & todo[57];
-  assign \$2484  = todo[58] & todo[59];
-  assign \$2486  = \$2482  | \$2485 ;
-  assign \$2487  = todo[56] | todo[57];
-  assign \$2488  = todo[58] | todo[59];
-  assign \$2489  = \$2487  & \$2488 ;
-  assign \$2490  = \$2486  | \$2489 ;
-  assign \$2492  = todo[60] & todo[61];
-  assign \$2495  = todo[62] & todo[63];
-  assign \$2497  = \$2493  | \$2496 ;
-  assign \$2498  = todo[60] | todo[61];
-  assign \$2499  = todo[62] | todo[63];
-  assign \$2500  = \$2498  & \$2499 ;
-  assign \$2501  = \$2497  | \$2500 ;
-  assign \$2502  = \$2490  | \$2501 ;
-  assign \$2503  = todo[56] | todo[57];
-  assign \$2504  = todo[58] | todo[59];
-  assign \$2505  = \$2503  | \$2504 ;
-  assign \$2506  = todo[60] | todo[61];
-  assign \$2507  = todo[62] | todo[63];
-  assign \$2508  = \$2506  | \$2507 ;
-  assign \$2509  = \$2505  & \$2508 ;
-  assign \$2510  = \$2502  | \$2509 ;
-  assign \$2511  = \$2479  | \$2510 ;
-  assign \$2512  = todo[48] | todo[49];
-  assign \$2513  = todo[50] | todo[51];
-  assign \$2514  = \$2512  | \$2513 ;
-  assign \$2515  = todo[52] | todo[53];
-  assign \$2516  = todo[54] | todo[55];
-  assign \$2517  = \$2515  | \$2516 ;
-  assign \$2518  = \$2514  | \$2517 ;
-  assign \$2519  = todo[56] | todo[57];
-  assign \$2520  = todo[58] | todo[59];
-  assign \$2521  = \$2519  | \$2520 ;
-  assign \$2522  = todo[60] | todo[61];
-  assign \$2523  = todo[62] | todo[63];
-  assign \$2524  = \$2522  | \$2523 ;
-  assign \$2525  = \$2521  | \$2524 ;
-  assign \$2526  = \$2518  & \$2525 ;
-  assign \$2527  = \$2511  | \$2526 ;
-  assign \$2528  = \$2448  | \$2527 ;
-  assign \$2529  = todo[32] | todo[33];
-  assign \$2530  = todo[34] | todo[35];
+  assign \$2460  = \$2452  | \$2459 ;
+  assign \$2461  = \$2445  & \$2460 ;
+  assign \$2462  = \$2430  | \$2461 ;
+  assign \$2464  = todo[32] & todo[33];
+  assign \$2467  = todo[34] & todo[35];
+  assign \$2469  = \$2465  | \$2468 ;
+  assign \$2470  = todo[32] | todo[33];
+  assign \$2471  = todo[34] | todo[35];
+  assign \$2472  = \$2470  & \$2471 ;
+  assign \$2473  = \$2469  | \$2472 ;
+  assign \$2475  = todo[36] & todo[37];
+  assign \$2478  = todo[38] & todo[39];
+  assign \$2480  = \$2476  | \$2479 ;
+  assign \$2481  = todo[36] | todo[37];
+  assign \$2482  = todo[38] | todo[39];
+  assign \$2483  = \$2481  & \$2482 ;
+  assign \$2484  = \$2480  | \$2483 ;
+  assign \$2485  = \$2473  | \$2484 ;
+  assign \$2486  = todo[32] | todo[33];
+  assign \$2487  = todo[34] | todo[35];
+  assign \$2488  = \$2486  | \$2487 ;
+  assign \$2489  = todo[36] | todo[37];
+  assign \$2490  = todo[38] | todo[39];
+  assign \$2491  = \$2489  | \$2490 ;
+  assign \$2492  = \$2488  & \$2491 ;
+  assign \$2493  = \$2485  | \$2492 ;
+  assign \$2495  = todo[40] & todo[41];
+  assign \$2498  = todo[42] & todo[43];
+  assign \$2500  = \$2496  | \$2499 ;
+  assign \$2501  = todo[40] | todo[41];
+  assign \$2502  = todo[42] | todo[43];
+  assign \$2503  = \$2501  & \$2502 ;
+  assign \$2504  = \$2500  | \$2503 ;
+  assign \$2506  = todo[44] & todo[45];
+  assign \$2509  = todo[46] & todo[47];
+  assign \$2511  = \$2507  | \$2510 ;
+  assign \$2512  = todo[44] | todo[45];
+  assign \$2513  = todo[46] | todo[47];
+  assign \$2514  = \$2512  & \$2513 ;
+  assign \$2515  = \$2511  | \$2514 ;
+  assign \$2516  = \$2504  | \$2515 ;
+  assign \$2517  = todo[40] | todo[41];
+  assign \$2518  = todo[42] | todo[43];
+  assign \$2519  = \$2517  | \$2518 ;
+  assign \$2520  = todo[44] | todo[45];
+  assign \$2521  = todo[46] | todo[47];
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = \$2519  & \$2522 ;
+  assign \$2524  = \$2516  | \$2523 ;
+  assign \$2525  = \$2493  | \$2524 ;
+  assign \$2526  = todo[32] | todo[33];
+  assign \$2527  = todo[34] | todo[35];
+  assign \$2528  = \$2526  | \$2527 ;
+  assign \$2529  = todo[36] | todo[37];
+  assign \$2530  = todo[38] | todo[39];
   assign \$2531  = \$2529  | \$2530 ;
-  assign \$2532  = todo[36] | todo[37];
-  assign \$2533  = todo[38] | todo[39];
-  assign \$2534  = \$2532  | \$2533 ;
-  assign \$2535  = \$2531  | \$2534 ;
-  assign \$2536  = todo[40] | todo[41];
-  assign \$2537  = todo[42] | todo[43];
+  assign \$2532  = \$2528  | \$2531 ;
+  assign \$2533  = todo[40] | todo[41];
+  assign \$2534  = todo[42] | todo[43];
+  assign \$2535  = \$2533  | \$2534 ;
+  assign \$2536  = todo[44] | todo[45];
+  assign \$2537  = todo[46] | todo[47];
   assign \$2538  = \$2536  | \$2537 ;
-  assign \$2539  = todo[44] | todo[45];
-  assign \$2540  = todo[46] | todo[47];
-  assign \$2541  = \$2539  | \$2540 ;
-  assign \$2542  = \$2538  | \$2541 ;
-  assign \$2543  = \$2535  | \$2542 ;
-  assign \$2544  = todo[48] | todo[49];
-  assign \$2545  = todo[50] | todo[51];
-  assign \$2546  = \$2544  | \$2545 ;
-  assign \$2547  = todo[52] | todo[53];
-  assign \$2548  = todo[54] | todo[55];
-  assign \$2549  = \$2547  | \$2548 ;
-  assign \$2550  = \$2546  | \$2549 ;
-  assign \$2551  = todo[56] | todo[57];
-  assign \$2552  = todo[58] | todo[59];
-  assign \$2553  = \$2551  | \$2552 ;
-  assign \$2554  = todo[60] | todo[61];
-  assign \$2555  = todo[62] | todo[63];
-  assign \$2556  = \$2554  | \$2555 ;
-  assign \$2557  = \$2553  | \$2556 ;
-  assign \$2558  = \$2550  | \$2557 ;
-  assign \$2559  = \$2543  & \$2558 ;
-  assign \$2560  = \$2528  | \$2559 ;
-  assign \$2561  = \$2369  | \$2560 ;
-  assign \$2562  = todo[0] | todo[1];
-  assign \$2563  = todo[2] | todo[3];
-  assign \$2564  = \$2562  | \$2563 ;
-  assign \$2565  = todo[4] | todo[5];
-  assign \$2566  = todo[6] | todo[7];
+  assign \$2539  = \$2535  | \$2538 ;
+  assign \$2540  = \$2532  & \$2539 ;
+  assign \$2541  = \$2525  | \$2540 ;
+  assign \$2543  = todo[48] & todo[49];
+  assign \$2546  = todo[50] & todo[51];
+  assign \$2548  = \$2544  | \$2547 ;
+  assign \$2549  = todo[48] | todo[49];
+  assign \$2550  = todo[50] | todo[51];
+  assign \$2551  = \$2549  & \$2550 ;
+  assign \$2552  = \$2548  | \$2551 ;
+  assign \$2554  = todo[52] & todo[53];
+  assign \$2557  = todo[54] & todo[55];
+  assign \$2559  = \$2555  | \$2558 ;
+  assign \$2560  = todo[52] | todo[53];
+  assign \$2561  = todo[54] | todo[55];
+  assign \$2562  = \$2560  & \$2561 ;
+  assign \$2563  = \$2559  | \$2562 ;
+  assign \$2564  = \$2552  | \$2563 ;
+  assign \$2565  = todo[48] | todo[49];
+  assign \$2566  = todo[50] | todo[51];
   assign \$2567  = \$2565  | \$2566 ;
-  assign \$2568  = \$2564  | \$2567 ;
-  assign \$2569  = todo[8] | todo[9];
-  assign \$2570  = todo[10] | todo[11];
-  assign \$2571  = \$2569  | \$2570 ;
-  assign \$2572  = todo[12] | todo[13];
-  assign \$2573  = todo[14] | todo[15];
-  assign \$2574  = \$2572  | \$2573 ;
-  assign \$2575  = \$2571  | \$2574 ;
-  assign \$2576  = \$2568  | \$2575 ;
-  assign \$2577  = todo[16] | todo[17];
-  assign \$2578  = todo[18] | todo[19];
-  assign \$2579  = \$2577  | \$2578 ;
-  assign \$2580  = todo[20] | todo[21];
-  assign \$2581  = todo[22] | todo[23];
-  assign \$2582  = \$2580  | \$2581 ;
+  assign \$2568  = todo[52] | todo[53];
+  assign \$2569  = todo[54] | todo[55];
+  assign \$2570  = \$2568  | \$2569 ;
+  assign \$2571  = \$2567  & \$2570 ;
+  assign \$2572  = \$2564  | \$2571 ;
+  assign \$2574  = todo[56] & todo[57];
+  assign \$2577  = todo[58] & todo[59];
+  assign \$2579  = \$2575  | \$2578 ;
+  assign \$2580  = todo[56] | todo[57];
+  assign \$2581  = todo[58] | todo[59];
+  assign \$2582  = \$2580  & \$2581 ;
   assign \$2583  = \$2579  | \$2582 ;
-  assign \$2584  = todo[24] | todo[25];
-  assign \$2585  = todo[26] | todo[27];
-  assign \$2586  = \$2584  | \$2585 ;
-  assign \$2587  = todo[28] | todo[29];
-  assign \$2588  = todo[30] | todo[31];
-  assign \$2589  = \$2587  | \$2588 ;
+  assign \$2585  = todo[60] & todo[61];
+  assign \$2588  = todo[62] & todo[63];
   assign \$2590  = \$2586  | \$2589 ;
-  assign \$2591  = \$2583  | \$2590 ;
-  assign \$2592  = \$2576  | \$2591 ;
-  assign \$2593  = todo[32] | todo[33];
-  assign \$2594  = todo[34] | todo[35];
-  assign \$2595  = \$2593  | \$2594 ;
-  assign \$2596  = todo[36] | todo[37];
-  assign \$2597  = todo[38] | todo[39];
+  assign \$2591  = todo[60] | todo[61];
+  assign \$2592  = todo[62] | todo[63];
+  assign \$2593  = \$2591  & \$2592 ;
+  assign \$2594  = \$2590  | \$2593 ;
+  assign \$2595  = \$2583  | \$2594 ;
+  assign \$2596  = todo[56] | todo[57];
+  assign \$2597  = todo[58] | todo[59];
   assign \$2598  = \$2596  | \$2597 ;
-  assign \$2599  = \$2595  | \$2598 ;
-  assign \$2600  = todo[40] | todo[41];
-  assign \$2601  = todo[42] | todo[43];
-  assign \$2602  = \$2600  | \$2601 ;
-  assign \$2603  = todo[44] | todo[45];
-  assign \$2604  = todo[46] | todo[47];
-  assign \$2605  = \$2603  | \$2604 ;
-  assign \$2606  = \$2602  | \$2605 ;
-  assign \$2607  = \$2599  | \$2606 ;
-  assign \$2608  = todo[48] | todo[49];
-  assign \$2609  = todo[50] | todo[51];
+  assign \$2599  = todo[60] | todo[61];
+  assign \$2600  = todo[62] | todo[63];
+  assign \$2601  = \$2599  | \$2600 ;
+  assign \$2602  = \$2598  & \$2601 ;
+  assign \$2603  = \$2595  | \$2602 ;
+  assign \$2604  = \$2572  | \$2603 ;
+  assign \$2605  = todo[48] | todo[49];
+  assign \$2606  = todo[50] | todo[51];
+  assign \$2607  = \$2605  | \$2606 ;
+  assign \$2608  = todo[52] | todo[53];
+  assign \$2609  = todo[54] | todo[55];
   assign \$2610  = \$2608  | \$2609 ;
-  assign \$2611  = todo[52] | todo[53];
-  assign \$2612  = todo[54] | todo[55];
-  assign \$2613  = \$2611  | \$2612 ;
-  assign \$2614  = \$2610  | \$2613 ;
-  assign \$2615  = todo[56] | todo[57];
-  assign \$2616  = todo[58] | todo[59];
+  assign \$2611  = \$2607  | \$2610 ;
+  assign \$2612  = todo[56] | todo[57];
+  assign \$2613  = todo[58] | todo[59];
+  assign \$2614  = \$2612  | \$2613 ;
+  assign \$2615  = todo[60] | todo[61];
+  assign \$2616  = todo[62] | todo[63];
   assign \$2617  = \$2615  | \$2616 ;
-  assign \$2618  = todo[60] | todo[61];
-  assign \$2619  = todo[62] | todo[63];
-  assign \$2620  = \$2618  | \$2619 ;
-  assign \$2621  = \$2617  | \$2620 ;
-  assign \$2622  = \$2614  | \$2621 ;
-  assign \$2623  = \$2607  | \$2622 ;
-  assign \$2624  = \$2592  & \$2623 ;
-  assign \$2625  = \$2561  | \$2624 ;
-  assign \$2626  = ~ \$2625 ;
-  assign \$2627  = ! gc;
-  assign \$2629  = gc + 1'h1;
-  assign \$2630  = pos + 1'h1;
-  assign \$2631  = oy == 3'h4;
-  assign \$2632  = ox + 1'h1;
-  assign \$2633  = ox + 1'h1;
-  assign \$2635  = ox == 5'h18;
-  assign \$2636  = oy + 1'h1;
-  assign \$2637  = oy + 1'h1;
-  assign \$2641  = \$2640  == kj;
-  assign \$2642  = ~ \$2641 ;
-  assign \$2644  = \$2643  == ki;
-  assign \$2645  = ~ \$2644 ;
-  assign \$2646  = ! gc;
-  assign \$2648  = kj + 1'h1;
-  assign \$2649  = ki + 1'h1;
-  assign \$2651  = gc + 1'h1;
-  assign \$2654  = ~ mac_busy;
-  assign \$2655  = \$2654  & nz_ready[1];
-  assign \$2656  = ~ todo_empty;
-  assign \$2657  = \$2656  | credit;
-  assign \$2658  = - todo;
-  assign \$2659  = { 1'h0, todo } & \$2658 ;
-  assign \$2660  = todo - 1'h1;
-  assign \$2661  = { 1'h0, todo } & \$2660 ;
-  assign \$2663  = todo[0] & todo[1];
-  assign \$2666  = todo[2] & todo[3];
+  assign \$2618  = \$2614  | \$2617 ;
+  assign \$2619  = \$2611  & \$2618 ;
+  assign \$2620  = \$2604  | \$2619 ;
+  assign \$2621  = \$2541  | \$2620 ;
+  assign \$2622  = todo[32] | todo[33];
+  assign \$2623  = todo[34] | todo[35];
+  assign \$2624  = \$2622  | \$2623 ;
+  assign \$2625  = todo[36] | todo[37];
+  assign \$2626  = todo[38] | todo[39];
+  assign \$2627  = \$2625  | \$2626 ;
+  assign \$2628  = \$2624  | \$2627 ;
+  assign \$2629  = todo[40] | todo[41];
+  assign \$2630  = todo[42] | todo[43];
+  assign \$2631  = \$2629  | \$2630 ;
+  assign \$2632  = todo[44] | todo[45];
+  assign \$2633  = todo[46] | todo[47];
+  assign \$2634  = \$2632  | \$2633 ;
+  assign \$2635  = \$2631  | \$2634 ;
+  assign \$2636  = \$2628  | \$2635 ;
+  assign \$2637  = todo[48] | todo[49];
+  assign \$2638  = todo[50] | todo[51];
+  assign \$2639  = \$2637  | \$2638 ;
+  assign \$2640  = todo[52] | todo[53];
+  assign \$2641  = todo[54] | todo[55];
+  assign \$2642  = \$2640  | \$2641 ;
+  assign \$2643  = \$2639  | \$2642 ;
+  assign \$2644  = todo[56] | todo[57];
+  assign \$2645  = todo[58] | todo[59];
+  assign \$2646  = \$2644  | \$2645 ;
+  assign \$2647  = todo[60] | todo[61];
+  assign \$2648  = todo[62] | todo[63];
+  assign \$2649  = \$2647  | \$2648 ;
+  assign \$2650  = \$2646  | \$2649 ;
+  assign \$2651  = \$2643  | \$2650 ;
+  assign \$2652  = \$2636  & \$2651 ;
+  assign \$2653  = \$2621  | \$2652 ;
+  assign \$2654  = \$2462  | \$2653 ;
+  assign \$2655  = todo[0] | todo[1];
+  assign \$2656  = todo[2] | todo[3];
+  assign \$2657  = \$2655  | \$2656 ;
+  assign \$2658  = todo[4] | todo[5];
+  assign \$2659  = todo[6] | todo[7];
+  assign \$2660  = \$2658  | \$2659 ;
+  assign \$2661  = \$2657  | \$2660 ;
+  assign \$2662  = todo[8] | todo[9];
+  assign \$2663  = todo[10] | todo[11];
+  assign \$2664  = \$2662  | \$2663 ;
+  assign \$2665  = todo[12] | todo[13];
+  assign \$2666  = todo[14] | todo[15];
+  assign \$2667  = \$2665  | \$2666 ;
   assign \$2668  = \$2664  | \$2667 ;
-  assign \$2669  = todo[0] | todo[1];
-  assign \$2670  = todo[2] | todo[3];
-  assign \$2671  = \$2669  & \$2670 ;
-  assign \$2672  = \$2668  | \$2671 ;
-  assign \$2674  = todo[4] & todo[5];
-  assign \$2677  = todo[6] & todo[7];
-  assign \$2679  = \$2675  | \$2678 ;
-  assign \$2680  = todo[4] | todo[5];
-  assign \$2681  = todo[6] | todo[7];
-  assign \$2682  = \$2680  & \$2681 ;
+  assign \$2669  = \$2661  | \$2668 ;
+  assign \$2670  = todo[16] | todo[17];
+  assign \$2671  = todo[18] | todo[19];
+  assign \$2672  = \$2670  | \$2671 ;
+  assign \$2673  = todo[20] | todo[21];
+  assign \$2674  = todo[22] | todo[23];
+  assign \$2675  = \$2673  | \$2674 ;
+  assign \$2676  = \$2672  | \$2675 ;
+  assign \$2677  = todo[24] | todo[25];
+  assign \$2678  = todo[26] | todo[27];
+  assign \$2679  = \$2677  | \$2678 ;
+  assign \$2680  = todo[28] | todo[29];
+  assign \$2681  = todo[30] | todo[31];
+  assign \$2682  = \$2680  | \$2681 ;
   assign \$2683  = \$2679  | \$2682 ;
-  assign \$2684  = \$2672  | \$2683 ;
-  assign \$2685  = todo[0] | todo[1];
-  assign \$2686  = todo[2] | todo[3];
-  assign \$2687  = \$2685  | \$2686 ;
-  assign \$2688  = todo[4] | todo[5];
-  assign \$2689  = todo[6] | todo[7];
-  assign \$2690  = \$2688  | \$2689 ;
-  assign \$2691  = \$2687  & \$2690 ;
-  assign \$2692  = \$2684  | \$2691 ;
-  assign \$2694  = todo[8] & todo[9];
-  assign \$2697  = todo[10] & todo[11];
+  assign \$2684  = \$2676  | \$2683 ;
+  assign \$2685  = \$2669  | \$2684 ;
+  assign \$2686  = todo[32] | todo[33];
+  assign \$2687  = todo[34] | todo[35];
+  assign \$2688  = \$2686  | \$2687 ;
+  assign \$2689  = todo[36] | todo[37];
+  assign \$2690  = todo[38] | todo[39];
+  assign \$2691  = \$2689  | \$2690 ;
+  assign \$2692  = \$2688  | \$2691 ;
+  assign \$2693  = todo[40] | todo[41];
+  assign \$2694  = todo[42] | todo[43];
+  assign \$2695  = \$2693  | \$2694 ;
+  assign \$2696  = todo[44] | todo[45];
+  assign \$2697  = todo[46] | todo[47];
+  assign \$2698  = \$2696  | \$2697 ;
   assign \$2699  = \$2695  | \$2698 ;
-  assign \$2700  = todo[8] | todo[9];
-  assign \$2701  = todo[10] | todo[11];
-  assign \$2702  = \$2700  & \$2701 ;
-  assign \$2703  = \$2699  | \$2702 ;
-  assign \$2705  = todo[12] & todo[13];
-  assign \$2708  = todo[14] & todo[15];
-  assign \$2710  = \$2706  | \$2709 ;
-  assign \$2711  = todo[12] | todo[13];
-  assign \$2712  = todo[14] | todo[15];
-  assign \$2713  = \$2711  & \$2712 ;
+  assign \$2700  = \$2692  | \$2699 ;
+  assign \$2701  = todo[48] | todo[49];
+  assign \$2702  = todo[50] | todo[51];
+  assign \$2703  = \$2701  | \$2702 ;
+  assign \$2704  = todo[52] | todo[53];
+  assign \$2705  = todo[54] | todo[55];
+  assign \$2706  = \$2704  | \$2705 ;
+  assign \$2707  = \$2703  | \$2706 ;
+  assign \$2708  = todo[56] | todo[57];
+  assign \$2709  = todo[58] | todo[59];
+  assign \$2710  = \$2708  | \$2709 ;
+  assign \$2711  = todo[60] | todo[61];
+  assign \$2712  = todo[62] | todo[63];
+  assign \$2713  = \$2711  | \$2712 ;
   assign \$2714  = \$2710  | \$2713 ;
-  assign \$2715  = \$2703  | \$2714 ;
-  assign \$2716  = todo[8] | todo[9];
-  assign \$2717  = todo[10] | todo[11];
-  assign \$2718  = \$2716  | \$2717 ;
-  assign \$2719  = todo[12] | todo[13];
-  assign \$2720  = todo[14] | todo[15];
-  assign \$2721  = \$2719  | \$2720 ;
-  assign \$2722  = \$2718  & \$2721 ;
-  assign \$2723  = \$2715  | \$2722 ;
-  assign \$2724  = \$2692  | \$2723 ;
-  assign \$2725  = todo[0] | todo[1];
-  assign \$2726  = todo[2] | todo[3];
-  assign \$2727  = \$2725  | \$2726 ;
-  assign \$2728  = todo[4] | todo[5];
-  assign \$2729  = todo[6] | todo[7];
-  assign \$2730  = \$2728  | \$2729 ;
-  assign \$2731  = \$2727  | \$2730 ;
-  assign \$2732  = todo[8] | todo[9];
-  assign \$2733  = todo[10] | todo[11];
-  assign \$2734  = \$2732  | \$2733 ;
-  assign \$2735  = todo[12] | todo[13];
-  assign \$2736  = todo[14] | todo[15];
-  assign \$2737  = \$2735  | \$2736 ;
-  assign \$2738  = \$2734  | \$2737 ;
-  assign \$2739  = \$2731  & \$2738 ;
-  assign \$2740  = \$2724  | \$2739 ;
-  assign \$2742  = todo[16] & todo[17];
-  assign \$2745  = todo[18] & todo[19];
-  assign \$2747  = \$2743  | \$2746 ;
-  assign \$2748  = todo[16] | todo[17];
-  assign \$2749  = todo[18] | todo[19];
-  assign \$2750  = \$2748  & \$2749 ;
-  assign \$2751  = \$2747  | \$2750 ;
-  assign \$2753  = todo[20] & todo[21];
-  assign \$2756  = todo[22] & todo[23];
-  assign \$2758  = \$2754  | \$2757 ;
-  assign \$2759  = todo[20] | todo[21];
-  assign \$2760  = todo[22] | todo[23];
-  assign \$2761  = \$2759  & \$2760 ;
-  assign \$2762  = \$2758  | \$2761 ;
-  assign \$2763  = \$2751  | \$2762 ;
-  assign \$2764  = todo[16] | todo[17];
-  assign \$2765  = todo[18] | todo[19];
-  assign \$2766  = \$2764  | \$2765 ;
-  assign \$2767  = todo[20] | todo[21];
-  assign \$2768  = todo[22] | todo[23];
-  assign \$2769  = \$2767  | \$2768 ;
-  assign \$2770  = \$2766  & \$2769 ;
-  assign \$2771  = \$2763  | \$2770 ;
-  assign \$2773  = todo[24] & todo[25];
-  assign \$2776  = todo[26] & todo[27];
-  assign \$2778  = \$2774  | \$2777 ;
-  assign \$2779  = todo[24] | todo[25];
-  assign \$2780  = todo[26] | todo[27];
-  assign \$2781  = \$2779  & \$2780 ;
-  assign \$2782  = \$2778  | \$2781 ;
-  assign \$2784  = todo[28] & todo[29];
-  assign \$2787  = todo[30] & todo[31];
-  assign \$2789  = \$2785  | \$2788 ;
-  assign \$2790  = todo[28] | todo[29];
-  assign \$2791  = todo[30] | todo[31];
-  assign \$2792  = \$2790  & \$2791 ;
-  assign \$2793  = \$2789  | \$2792 ;
-  assign \$2794  = \$2782  | \$2793 ;
-  assign \$2795  = todo[24] | todo[25];
-  assign \$2796  = todo[26] | todo[27];
-  assign \$2797  = \$2795  | \$2796 ;
-  assign \$2798  = todo[28] | todo[29];
-  assign \$2799  = todo[30] | todo[31];
-  assign \$2800  = \$2798  | \$2799 ;
-  assign \$2801  = \$2797  & \$2800 ;
-  assign \$2802  = \$2794  | \$2801 ;
-  assign \$2803  = \$2771  | \$2802 ;
-  assign \$2804  = todo[16] | todo[17];
-  assign \$2805  = todo[18] | todo[19];
-  assign \$2806  = \$2804  | \$2805 ;
-  assign \$2807  = todo[20] | todo[21];
-  assign \$2808  = todo[22] | todo[23];
-  assign \$2809  = \$2807  | \$2808 ;
-  assign \$2810  = \$2806  | \$2809 ;
-  assign \$2811  = todo[24] | todo[25];
-  assign \$2812  = todo[26] | todo[27];
-  assign \$2813  = \$2811  | \$2812 ;
-  assign \$2814  = todo[28] | todo[29];
-  assign \$2815  = todo[30] | todo[31];
-  assign \$2816  = \$2814  | \$2815 ;
-  assign \$2817  = \$2813  | \$2816 ;
-  assign \$2818  = \$2810  & \$2817 ;
-  assign \$2819  = \$2803  | \$2818 ;
-  assign \$2820  = \$2740  | \$2819 ;
-  assign \$2821  = todo[0] | todo[1];
-  assign \$2822  = todo[2] | todo[3];
-  assign \$2823  = \$2821  | \$2822 ;
-  assign \$2824  = todo[4] | todo[5];
-  assign \$2825  = todo[6] | todo[7];
-  assign \$2826  = \$2824  | \$2825 ;
-  assign \$2827  = \$2823  | \$2826 ;
-  assign \$2828  = todo[8] | todo[9];
-  assign \$2829  = todo[10] | todo[11];
-  assign \$2830  = \$2828  | \$2829 ;
-  assign \$2831  = todo[12] | todo[13];
-  assign \$2832  = todo[14] | todo[15];
+  assign \$2715  = \$2707  | \$2714 ;
+  assign \$2716  = \$2700  | \$2715 ;
+  assign \$2717  = \$2685  & \$2716 ;
+  assign \$2718  = \$2654  | \$2717 ;
+  assign \$2719  = ~ \$2718 ;
+  assign \$2720  = ! gc;
+  assign \$2722  = gc + 1'h1;
+  assign \$2723  = pos + 1'h1;
+  assign \$2724  = oy == 3'h4;
+  assign \$2725  = ox + 1'h1;
+  assign \$2726  = ox + 1'h1;
+  assign \$2728  = ox == 5'h18;
+  assign \$2729  = oy + 1'h1;
+  assign \$2730  = oy + 1'h1;
+  assign \$2733  = s0_valid | s1_valid;
+  assign \$2734  = \$2733  | s2_valid;
+  assign \$2735  = \$2734  | s3_valid;
+  assign \$2736  = \$2735  | s4_valid;
+  assign \$2737  = \$2736  | s5_valid;
+  assign \$2738  = ~ \$2737 ;
+  assign \$2739  = job_active | \$signal ;
+  assign \$2740  = \$2739  | trace__valid;
+  assign \$2741  = \$signal$306  | \$signal$307 ;
+  assign \$2742  = \$2741  | p4_valid;
+  assign \$2743  = \$2740  | \$2742 ;
+  assign \$2744  = \$2743  | o_busy;
+  assign \$2745  = \$2744  | \o_busy$309 ;
+  assign \$2746  = \$2745  | \o_busy$310 ;
+  assign \$2747  = \$2746  | \o_busy$311 ;
+  assign \$2748  = ~ \$2747 ;
+  assign \$2749  = \$2738  & \$2748 ;
+  assign \$2751  = \$2750  == kj;
+  assign \$2752  = ~ \$2751 ;
+  assign \$2754  = \$2753  == ki;
+  assign \$2755  = ~ \$2754 ;
+  assign \$2756  = ! gc;
+  assign \$2758  = kj + 1'h1;
+  assign \$2759  = ki + 1'h1;
+  assign \$2761  = gc + 1'h1;
+  assign \$2764  = s0_valid | s1_valid;
+  assign \$2765  = \$2764  | s2_valid;
+  assign \$2766  = \$2765  | s3_valid;
+  assign \$2767  = \$2766  | s4_valid;
+  assign \$2768  = \$2767  | s5_valid;
+  assign \$2769  = ~ \$2768 ;
+  assign \$2770  = \$2769  & nz_ready[1];
+  assign \$2771  = ~ todo_empty;
+  assign \$2772  = \$2771  | credit;
+  assign \$2773  = - todo;
+  assign \$2774  = { 1'h0, todo } & \$2773 ;
+  assign \$2775  = todo - 1'h1;
+  assign \$2776  = { 1'h0, todo } & \$2775 ;
+  assign \$2778  = todo[0] & todo[1];
+  assign \$2781  = todo[2] & todo[3];
+  assign \$2783  = \$2779  | \$2782 ;
+  assign \$2784  = todo[0] | todo[1];
+  assign \$2785  = todo[2] | todo[3];
+  assign \$2786  = \$2784  & \$2785 ;
+  assign \$2787  = \$2783  | \$2786 ;
+  assign \$2789  = todo[4] & todo[5];
+  assign \$2792  = todo[6] & todo[7];
+  assign \$2794  = \$2790  | \$2793 ;
+  assign \$2795  = todo[4] | todo[5];
+  assign \$2796  = todo[6] | todo[7];
+  assign \$2797  = \$2795  & \$2796 ;
+  assign \$2798  = \$2794  | \$2797 ;
+  assign \$2799  = \$2787  | \$2798 ;
+  assign \$2800  = todo[0] | todo[1];
+  assign \$2801  = todo[2] | todo[3];
+  assign \$2802  = \$2800  | \$2801 ;
+  assign \$2803  = todo[4] | todo[5];
+  assign \$2804  = todo[6] | todo[7];
+  assign \$2805  = \$2803  | \$2804 ;
+  assign \$2806  = \$2802  & \$2805 ;
+  assign \$2807  = \$2799  | \$2806 ;
+  assign \$2809  = todo[8] & todo[9];
+  assign \$2812  = todo[10] & todo[11];
+  assign \$2814  = \$2810  | \$2813 ;
+  assign \$2815  = todo[8] | todo[9];
+  assign \$2816  = todo[10] | todo[11];
+  assign \$2817  = \$2815  & \$2816 ;
+  assign \$2818  = \$2814  | \$2817 ;
+  assign \$2820  = todo[12] & todo[13];
+  assign \$2823  = todo[14] & todo[15];
+  assign \$2825  = \$2821  | \$2824 ;
+  assign \$2826  = todo[12] | todo[13];
+  assign \$2827  = todo[14] | todo[15];
+  assign \$2828  = \$2826  & \$2827 ;
+  assign \$2829  = \$2825  | \$2828 ;
+  assign \$2830  = \$2818  | \$2829 ;
+  assign \$2831  = todo[8] | todo[9];
+  assign \$2832  = todo[10] | todo[11];
   assign \$2833  = \$2831  | \$2832 ;
-  assign \$2834  = \$2830  | \$2833 ;
-  assign \$2835  = \$2827  | \$2834 ;
-  assign \$2836  = todo[16] | todo[17];
-  assign \$2837  = todo[18] | todo[19];
-  assign \$2838  = \$2836  | \$2837 ;
-  assign \$2839  = todo[20] | todo[21];
-  assign \$2840  = todo[22] | todo[23];
-  assign \$2841  = \$2839  | \$2840 ;
-  assign \$2842  = \$2838  | \$2841 ;
-  assign \$2843  = todo[24] | todo[25];
-  assign \$2844  = todo[26] | todo[27];
+  assign \$2834  = todo[12] | todo[13];
+  assign \$2835  = todo[14] | todo[15];
+  assign \$2836  = \$2834  | \$2835 ;
+  assign \$2837  = \$2833  & \$2836 ;
+  assign \$2838  = \$2830  | \$2837 ;
+  assign \$2839  = \$2807  | \$2838 ;
+  assign \$2840  = todo[0] | todo[1];
+  assign \$2841  = todo[2] | todo[3];
+  assign \$2842  = \$2840  | \$2841 ;
+  assign \$2843  = todo[4] | todo[5];
+  assign \$2844  = todo[6] | todo[7];
   assign \$2845  = \$2843  | \$2844 ;
-  assign \$2846  = todo[28] | todo[29];
-  assign \$2847  = todo[30] | todo[31];
-  assign \$2848  = \$2846  | \$2847 ;
-  assign \$2849  = \$2845  | \$2848 ;
-  assign \$2850  = \$2842  | \$2849 ;
-  assign \$2851  = \$2835  & \$2850 ;
-  assign \$2852  = \$2820  | \$2851 ;
-  assign \$2854  = todo[32] & todo[33];
-  assign \$2857  = todo[34] & todo[35];
-  assign \$2859  = \$2855  | \$2858 ;
-  assign \$2860  = todo[32] | todo[33];
-  assign \$2861  = todo[34] | todo[35];
-  assign \$2862  = \$2860  & \$2861 ;
-  assign \$2863  = \$2859  | \$2862 ;
-  assign \$2865  = todo[36] & todo[37];
-  assign \$2868  = todo[38] & todo[39];
-  assign \$2870  = \$2866  | \$2869 ;
-  assign \$2871  = todo[36] | todo[37];
-  assign \$2872  = todo[38] | todo[39];
-  assign \$2873  = \$2871  & \$2872 ;
-  assign \$2874  = \$2870  | \$2873 ;
-  assign \$2875  = \$2863  | \$2874 ;
-  assign \$2876  = todo[32] | todo[33];
-  assign \$2877  = todo[34] | todo[35];
-  assign \$2878  = \$2876  | \$2877 ;
-  assign \$2879  = todo[36] | todo[37];
-  assign \$2880  = todo[38] | todo[39];
+  assign \$2846  = \$2842  | \$2845 ;
+  assign \$2847  = todo[8] | todo[9];
+  assign \$2848  = todo[10] | todo[11];
+  assign \$2849  = \$2847  | \$2848 ;
+  assign \$2850  = todo[12] | todo[13];
+  assign \$2851  = todo[14] | todo[15];
+  assign \$2852  = \$2850  | \$2851 ;
+  assign \$2853  = \$2849  | \$2852 ;
+  assign \$2854  = \$2846  & \$2853 ;
+  assign \$2855  = \$2839  | \$2854 ;
+  assign \$2857  = todo[16] & todo[17];
+  assign \$2860  = todo[18] & todo[19];
+  assign \$2862  = \$2858  | \$2861 ;
+  assign \$2863  = todo[16] | todo[17];
+  assign \$2864  = todo[18] | todo[19];
+  assign \$2865  = \$2863  & \$2864 ;
+  assign \$2866  = \$2862  | \$2865 ;
+  assign \$2868  = todo[20] & todo[21];
+  assign \$2871  = todo[22] & todo[23];
+  assign \$2873  = \$2869  | \$2872 ;
+  assign \$2874  = todo[20] | todo[21];
+  assign \$2875  = todo[22] | todo[23];
+  assign \$2876  = \$2874  & \$2875 ;
+  assign \$2877  = \$2873  | \$2876 ;
+  assign \$2878  = \$2866  | \$2877 ;
+  assign \$2879  = todo[16] | todo[17];
+  assign \$2880  = todo[18] | todo[19];
   assign \$2881  = \$2879  | \$2880 ;
-  assign \$2882  = \$2878  & \$2881 ;
-  assign \$2883  = \$2875  | \$2882 ;
-  assign \$2885  = todo[40] & todo[41];
-  assign \$2888  = todo[42] & todo[43];
-  assign \$2890  = \$2886  | \$2889 ;
-  assign \$2891  = todo[40] | todo[41];
-  assign \$2892  = todo[42] | todo[43];
-  assign \$2893  = \$2891  & \$2892 ;
-  assign \$2894  = \$2890  | \$2893 ;
-  assign \$2896  = todo[44] & todo[45];
-  assign \$2899  = todo[46] & todo[47];
-  assign \$2901  = \$2897  | \$2900 ;
-  assign \$2902  = todo[44] | todo[45];
-  assign \$2903  = todo[46] | todo[47];
-  assign \$2904  = \$2902  & \$2903 ;
-  assign \$2905  = \$2901  | \$2904 ;
-  assign \$2906  = \$2894  | \$2905 ;
-  assign \$2907  = todo[40] | todo[41];
-  assign \$2908  = todo[42] | todo[43];
-  assign \$2909  = \$2907  | \$2908 ;
-  assign \$2910  = todo[44] | todo[45];
-  assign \$2911  = todo[46] | todo[47];
+  assign \$2882  = todo[20] | todo[21];
+  assign \$2883  = todo[22] | todo[23];
+  assign \$2884  = \$2882  | \$2883 ;
+  assign \$2885  = \$2881  & \$2884 ;
+  assign \$2886  = \$2878  | \$2885 ;
+  assign \$2888  = todo[24] & todo[25];
+  assign \$2891  = todo[26] & todo[27];
+  assign \$2893  = \$2889  | \$2892 ;
+  assign \$2894  = todo[24] | todo[25];
+  assign \$2895  = todo[26] | todo[27];
+  assign \$2896  = \$2894  & \$2895 ;
+  assign \$2897  = \$2893  | \$2896 ;
+  assign \$2899  = todo[28] & todo[29];
+  assign \$2902  = todo[30] & todo[31];
+  assign \$2904  = \$2900  | \$2903 ;
+  assign \$2905  = todo[28] | todo[29];
+  assign \$2906  = todo[30] | todo[31];
+  assign \$2907  = \$2905  & \$2906 ;
+  assign \$2908  = \$2904  | \$2907 ;
+  assign \$2909  = \$2897  | \$2908 ;
+  assign \$2910  = todo[24] | todo[25];
+  assign \$2911  = todo[26] | todo[27];
   assign \$2912  = \$2910  | \$2911 ;
-  assign \$2913  = \$2909  & \$2912 ;
-  assign \$2914  = \$2906  | \$2913 ;
-  assign \$2915  = \$2883  | \$2914 ;
-  assign \$2916  = todo[32] | todo[33];
-  assign \$2917  = todo[34] | todo[35];
-  assign \$2918  = \$2916  | \$2917 ;
-  assign \$2919  = todo[36] | todo[37];
-  assign \$2920  = todo[38] | todo[39];
+  assign \$2913  = todo[28] | todo[29];
+  assign \$2914  = todo[30] | todo[31];
+  assign \$2915  = \$2913  | \$2914 ;
+  assign \$2916  = \$2912  & \$2915 ;
+  assign \$2917  = \$2909  | \$2916 ;
+  assign \$2918  = \$2886  | \$2917 ;
+  assign \$2919  = todo[16] | todo[17];
+  assign \$2920  = todo[18] | todo[19];
   assign \$2921  = \$2919  | \$2920 ;
-  assign \$2922  = \$2918  | \$2921 ;
-  assign \$2923  = todo[40] | todo[41];
-  assign \$2924  = todo[42] | todo[43];
-  assign \$2925  = \$2923  | \$2924 ;
-  assign \$2926  = todo[44] | todo[45];
-  assign \$2927  = todo[46] | todo[47];
+  assign \$2922  = todo[20] | todo[21];
+  assign \$2923  = todo[22] | todo[23];
+  assign \$2924  = \$2922  | \$2923 ;
+  assign \$2925  = \$2921  | \$2924 ;
+  assign \$2926  = todo[24] | todo[25];
+  assign \$2927  = todo[26] | todo[27];
   assign \$2928  = \$2926  | \$2927 ;
-  assign \$2929  = \$2925  | \$2928 ;
-  assign \$2930  = \$2922  & \$2929 ;
-  assign \$2931  = \$2915  | \$2930 ;
-  assign \$2933  = todo[48] & todo[49];
-  assign \$2936  = todo[50] & todo[51];
-  assign \$2938  = \$2934  | \$2937 ;
-  assign \$2939  = todo[48] | todo[49];
-  assign \$2940  = todo[50] | todo[51];
-  assign \$2941  = \$2939  & \$2940 ;
+  assign \$2929  = todo[28] | todo[29];
+  assign \$2930  = todo[30] | todo[31];
+  assign \$2931  = \$2929  | \$2930 ;
+  assign \$2932  = \$2928  | \$2931 ;
+  assign \$2933  = \$2925  & \$2932 ;
+  assign \$2934  = \$2918  | \$2933 ;
+  assign \$2935  = \$2855  | \$2934 ;
+  assign \$2936  = todo[0] | todo[1];
+  assign \$2937  = todo[2] | todo[3];
+  assign \$2938  = \$2936  | \$2937 ;
+  assign \$2939  = todo[4] | todo[5];
+  assign \$2940  = todo[6] | todo[7];
+  assign \$2941  = \$2939  | \$2940 ;
   assign \$2942  = \$2938  | \$2941 ;
-  assign \$2944  = todo[52] & todo[53];
-  assign \$2947  = todo[54] & todo[55];
+  assign \$2943  = todo[8] | todo[9];
+  assign \$2944  = todo[10] | todo[11];
+  assign \$2945  = \$2943  | \$2944 ;
+  assign \$2946  = todo[12] | todo[13];
+  assign \$2947  = todo[14] | todo[15];
+  assign \$2948  = \$2946  | \$2947 ;
   assign \$2949  = \$2945  | \$2948 ;
-  assign \$2950  = todo[52] | todo[53];
-  assign \$2951  = todo[54] | todo[55];
-  assign \$2952  = \$2950  & \$2951 ;
-  assign \$2953  = \$2949  | \$2952 ;
-  assign \$2954  = \$2942  | \$2953 ;
-  assign \$2955  = todo[48] | todo[49];
-  assign \$2956  = todo[50] | todo[51];
-  assign \$2957  = \$2955  | \$2956 ;
-  assign \$2958  = todo[52] | todo[53];
-  assign \$2959  = todo[54] | todo[55];
+  assign \$2950  = \$2942  | \$2949 ;
+  assign \$2951  = todo[16] | todo[17];
+  assign \$2952  = todo[18] | todo[19];
+  assign \$2953  = \$2951  | \$2952 ;
+  assign \$2954  = todo[20] | todo[21];
+  assign \$2955  = todo[22] | todo[23];
+  assign \$2956  = \$2954  | \$2955 ;
+  assign \$2957  = \$2953  | \$2956 ;
+  assign \$2958  = todo[24] | todo[25];
+  assign \$2959  = todo[26] | todo[27];
   assign \$2960  = \$2958  | \$2959 ;
-  assign \$2961  = \$2957  & \$2960 ;
-  assign \$2962  = \$2954  | \$2961 ;
-  assign \$2964  = todo[56] & todo[57];
-  assign \$2967  = todo[58] & todo[59];
-  assign \$2969  = \$2965  | \$2968 ;
-  assign \$2970  = todo[56] | todo[57];
-  assign \$2971  = todo[58] | todo[59];
-  assign \$2972  = \$2970  & \$2971 ;
-  assign \$2973  = \$2969  | \$2972 ;
-  assign \$2975  = todo[60] & todo[61];
-  assign \$2978  = todo[62] & todo[63];
-  assign \$2980  = \$2976  | \$2979 ;
-  assign \$2981  = todo[60] | todo[61];
-  assign \$2982  = todo[62] | todo[63];
-  assign \$2983  = \$2981  & \$2982 ;
-  assign \$2984  = \$2980  | \$2983 ;
-  assign \$2985  = \$2973  | \$2984 ;
-  assign \$2986  = todo[56] | todo[57];
-  assign \$2987  = todo[58] | todo[59];
-  assign \$2988  = \$2986  | \$2987 ;
-  assign \$2989  = todo[60] | todo[61];
-  assign \$2990  = todo[62] | todo[63];
-  assign \$2991  = \$2989  | \$2990 ;
-  assign \$2992  = \$2988  & \$2991 ;
-  assign \$2993  = \$2985  | \$2992 ;
-  assign \$2994  = \$2962  | \$2993 ;
-  assign \$2995  = todo[48] | todo[49];
-  assign \$2996  = todo[50] | todo[51];
-  assign \$2997  = \$2995  | \$2996 ;
-  assign \$2998  = todo[52] | todo[53];
-  assign \$2999  = todo[54] | todo[55];
-  assign \$3000  = \$2998  | \$2999 ;
-  assign \$3001  = \$2997  | \$3000 ;
-  assign \$3002  = todo[56] | todo[57];
-  assign \$3003  = todo[58] | todo[59];
-  assign \$3004  = \$3002  | \$3003 ;
-  assign \$3005  = todo[60] | todo[61];
-  assign \$3006  = todo[62] | todo[63];
-  assign \$3007  = \$3005  | \$3006 ;
-  assign \$3008  = \$3004  | \$3007 ;
-  assign \$3009  = \$3001  & \$3008 ;
-  assign \$3010  = \$2994  | \$3009 ;
-  assign \$3011  = \$2931  | \$3010 ;
-  assign \$3012  = todo[32] | todo[33];
-  assign \$3013  = todo[34] | todo[35];
-  assign \$3014  = \$3012  | \$3013 ;
-  assign \$3015  = todo[36] | todo[37];
-  assign \$3016  = todo[38] | todo[39];
-  assign \$3017  = \$3015  | \$3016 ;
-  assign \$3018  = \$3014  | \$3017 ;
-  assign \$3019  = todo[40] | todo[41];
-  assign \$3020  = todo[42] | todo[43];
-  assign \$3021  = \$3019  | \$3020 ;
-  assign \$3022  = todo[44] | todo[45];
-  assign \$3023  = todo[46] | todo[47];
+  assign \$2961  = todo[28] | todo[29];
+  assign \$2962  = todo[30] | todo[31];
+  assign \$2963  = \$2961  | \$2962 ;
+  assign \$2964  = \$2960  | \$2963 ;
+  assign \$2965  = \$2957  | \$2964 ;
+  assign \$2966  = \$2950  & \$2965 ;
+  assign \$2967  = \$2935  | \$2966 ;
+  assign \$2969  = todo[32] & todo[33];
+  assign \$2972  = todo[34] & todo[35];
+  assign \$2974  = \$2970  | \$2973 ;
+  assign \$2975  = todo[32] | todo[33];
+  assign \$2976  = todo[34] | todo[35];
+  assign \$2977  = \$2975  & \$2976 ;
+  assign \$2978  = \$2974  | \$2977 ;
+  assign \$2980  = todo[36] & todo[37];
+  assign \$2983  = todo[38] & todo[39];
+  assign \$2985  = \$2981  | \$2984 ;
+  assign \$2986  = todo[36] | todo[37];
+  assign \$2987  = todo[38] | todo[39];
+  assign \$2988  = \$2986  & \$2987 ;
+  assign \$2989  = \$2985  | \$2988 ;
+  assign \$2990  = \$2978  | \$2989 ;
+  assign \$2991  = todo[32] | todo[33];
+  assign \$2992  = todo[34] | todo[35];
+  assign \$2993  = \$2991  | \$2992 ;
+  assign \$2994  = todo[36] | todo[37];
+  assign \$2995  = todo[38] | todo[39];
+  assign \$2996  = \$2994  | \$2995 ;
+  assign \$2997  = \$2993  & \$2996 ;
+  assign \$2998  = \$2990  | \$2997 ;
+  assign \$3000  = todo[40] & todo[41];
+  assign \$3003  = todo[42] & todo[43];
+  assign \$3005  = \$3001  | \$3004 ;
+  assign \$3006  = todo[40] | todo[41];
+  assign \$3007  = todo[42] | todo[43];
+  assign \$3008  = \$3006  & \$3007 ;
+  assign \$3009  = \$3005  | \$3008 ;
+  assign \$3011  = todo[44] & todo[45];
+  assign \$3014  = todo[46] & todo[47];
+  assign \$3016  = \$3012  | \$3015 ;
+  assign \$3017  = todo[44] | todo[45];
+  assign \$3018  = todo[46] | todo[47];
+  assign \$3019  = \$3017  & \$3018 ;
+  assign \$3020  = \$3016  | \$3019 ;
+  assign \$3021  = \$3009  | \$3020 ;
+  assign \$3022  = todo[40] | todo[41];
+  assign \$3023  = todo[42] | todo[43];
   assign \$3024  = \$3022  | \$3023 ;
-  assign \$3025  = \$3021  | \$3024 ;
-  assign \$3026  = \$3018  | \$3025 ;
-  assign \$3027  = todo[48] | todo[49];
-  assign \$3028  = todo[50] | todo[51];
-  assign \$3029  = \$3027  | \$3028 ;
-  assign \$3030  = todo[52] | todo[53];
-  assign \$3031  = todo[54] | todo[55];
-  assign \$3032  = \$3030  | \$3031 ;
-  assign \$3033  = \$3029  | \$3032 ;
-  assign \$3034  = todo[56] | todo[57];
-  assign \$3035  = todo[58] | todo[59];
+  assign \$3025  = todo[44] | todo[45];
+  assign \$3026  = todo[46] | todo[47];
+  assign \$3027  = \$3025  | \$3026 ;
+  assign \$3028  = \$3024  & \$3027 ;
+  assign \$3029  = \$3021  | \$3028 ;
+  assign \$3030  = \$2998  | \$3029 ;
+  assign \$3031  = todo[32] | todo[33];
+  assign \$3032  = todo[34] | todo[35];
+  assign \$3033  = \$3031  | \$3032 ;
+  assign \$3034  = todo[36] | todo[37];
+  assign \$3035  = todo[38] | todo[39];
   assign \$3036  = \$3034  | \$3035 ;
-  assign \$3037  = todo[60] | todo[61];
-  assign \$3038  = todo[62] | todo[63];
-  assign \$3039  = \$3037  | \$3038 ;
-  assign \$3040  = \$3036  | \$3039 ;
-  assign \$3041  = \$3033  | \$3040 ;
-  assign \$3042  = \$3026  & \$3041 ;
-  assign \$3043  = \$3011  | \$3042 ;
-  assign \$3044  = \$2852  | \$3043 ;
-  assign \$3045  = todo[0] | todo[1];
-  assign \$3046  = todo[2] | todo[3];
-  assign \$3047  = \$3045  | \$3046 ;
-  assign \$3048  = todo[4] | todo[5];
-  assign \$3049  = todo[6] | todo[7];
-  assign \$3050  = \$3048  | \$3049 ;
-  assign \$3051  = \$3047  | \$3050 ;
-  assign \$3052  = todo[8] | todo[9];
-  assign \$3053  = todo[10] | todo[11];
-  assign \$3054  = \$3052  | \$3053 ;
-  assign \$3055  = todo[12] | todo[13];
-  assign \$3056  = todo[14] | todo[15];
-  assign \$3057  = \$3055  | \$3056 ;
-  assign \$3058  = \$3054  | \$3057 ;
-  assign \$3059  = \$3051  | \$3058 ;
-  assign \$3060  = todo[16] | todo[17];
-  assign \$3061  = todo[18] | todo[19];
-  assign \$3062  = \$3060  | \$3061 ;
-  assign \$3063  = todo[20] | todo[21];
-  assign \$3064  = todo[22] | todo[23];
-  assign \$3065  = \$3063  | \$3064 ;
-  assign \$3066  = \$3062  | \$3065 ;
-  assign \$3067  = todo[24] | todo[25];
-  assign \$3068  = todo[26] | todo[27];
-  assign \$3069  = \$3067  | \$3068 ;
-  assign \$3070  = todo[28] | todo[29];
-  assign \$3071  = todo[30] | todo[31];
+  assign \$3037  = \$3033  | \$3036 ;
+  assign \$3038  = todo[40] | todo[41];
+  assign \$3039  = todo[42] | todo[43];
+  assign \$3040  = \$3038  | \$3039 ;
+  assign \$3041  = todo[44] | todo[45];
+  assign \$3042  = todo[46] | todo[47];
+  assign \$3043  = \$3041  | \$3042 ;
+  assign \$3044  = \$3040  | \$3043 ;
+  assign \$3045  = \$3037  & \$3044 ;
+  assign \$3046  = \$3030  | \$3045 ;
+  assign \$3048  = todo[48] & todo[49];
+  assign \$3051  = todo[50] & todo[51];
+  assign \$3053  = \$3049  | \$3052 ;
+  assign \$3054  = todo[48] | todo[49];
+  assign \$3055  = todo[50] | todo[51];
+  assign \$3056  = \$3054  & \$3055 ;
+  assign \$3057  = \$3053  | \$3056 ;
+  assign \$3059  = todo[52] & todo[53];
+  assign \$3062  = todo[54] & todo[55];
+  assign \$3064  = \$3060  | \$3063 ;
+  assign \$3065  = todo[52] | todo[53];
+  assign \$3066  = todo[54] | todo[55];
+  assign \$3067  = \$3065  & \$3066 ;
+  assign \$3068  = \$3064  | \$3067 ;
+  assign \$3069  = \$3057  | \$3068 ;
+  assign \$3070  = todo[48] | todo[49];
+  assign \$3071  = todo[50] | todo[51];
   assign \$3072  = \$3070  | \$3071 ;
-  assign \$3073  = \$3069  | \$3072 ;
-  assign \$3074  = \$3066  | \$3073 ;
-  assign \$3075  = \$3059  | \$3074 ;
-  assign \$3076  = todo[32] | todo[33];
-  assign \$3077  = todo[34] | todo[35];
-  assign \$3078  = \$3076  | \$3077 ;
-  assign \$3079  = todo[36] | todo[37];
-  assign \$3080  = todo[38] | todo[39];
-  assign \$3081  = \$3079  | \$3080 ;
-  assign \$3082  = \$3078  | \$3081 ;
-  assign \$3083  = todo[40] | todo[41];
-  assign \$3084  = todo[42] | todo[43];
-  assign \$3085  = \$3083  | \$3084 ;
-  assign \$3086  = todo[44] | todo[45];
-  assign \$3087  = todo[46] | todo[47];
-  assign \$3088  = \$3086  | \$3087 ;
-  assign \$3089  = \$3085  | \$3088 ;
-  assign \$3090  = \$3082  | \$3089 ;
-  assign \$3091  = todo[48] | todo[49];
-  assign \$3092  = todo[50] | todo[51];
-  assign \$3093  = \$3091  | \$3092 ;
-  assign \$3094  = todo[52] | todo[53];
-  assign \$3095  = todo[54] | todo[55];
-  assign \$3096  = \$3094  | \$3095 ;
-  assign \$3097  = \$3093  | \$3096 ;
-  assign \$3098  = todo[56] | todo[57];
-  assign \$3099  = todo[58] | todo[59];
-  assign \$3100  = \$3098  | \$3099 ;
-  assign \$3101  = todo[60] | todo[61];
-  assign \$3102  = todo[62] | todo[63];
+  assign \$3073  = todo[52] | todo[53];
+  assign \$3074  = todo[54] | todo[55];
+  assign \$3075  = \$3073  | \$3074 ;
+  assign \$3076  = \$3072  & \$3075 ;
+  assign \$3077  = \$3069  | \$3076 ;
+  assign \$3079  = todo[56] & todo[57];
+  assign \$3082  = todo[58] & todo[59];
+  assign \$3084  = \$3080  | \$3083 ;
+  assign \$3085  = todo[56] | todo[57];
+  assign \$3086  = todo[58] | todo[59];
+  assign \$3087  = \$3085  & \$3086 ;
+  assign \$3088  = \$3084  | \$3087 ;
+  assign \$3090  = todo[60] & todo[61];
+  assign \$3093  = todo[62] & todo[63];
+  assign \$3095  = \$3091  | \$3094 ;
+  assign \$3096  = todo[60] | todo[61];
+  assign \$3097  = todo[62] | todo[63];
+  assign \$3098  = \$3096  & \$3097 ;
+  assign \$3099  = \$3095  | \$3098 ;
+  assign \$3100  = \$3088  | \$3099 ;
+  assign \$3101  = todo[56] | todo[57];
+  assign \$3102  = todo[58] | todo[59];
   assign \$3103  = \$3101  | \$3102 ;
-  assign \$3104  = \$3100  | \$3103 ;
-  assign \$3105  = \$3097  | \$3104 ;
-  assign \$3106  = \$3090  | \$3105 ;
-  assign \$3107  = \$3075  & \$3106 ;
-  assign \$3108  = \$3044  | \$3107 ;
-  assign \$3109  = ~ \$3108 ;
-  assign \$3110  = ! gc;
-  assign \$3112  = gc + 1'h1;
-  assign \$3113  = pos + 1'h1;
-  assign \$3114  = oy == 3'h4;
-  assign \$3115  = ox + 1'h1;
-  assign \$3116  = ox + 1'h1;
-  assign \$3118  = ox == 5'h18;
-  assign \$3119  = oy + 1'h1;
-  assign \$3120  = oy + 1'h1;
-  assign \$3123  = ~ spikes__valid;
-  assign \$3124  = all_idle & \$3123 ;
+  assign \$3104  = todo[60] | todo[61];
+  assign \$3105  = todo[62] | todo[63];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = \$3103  & \$3106 ;
+  assign \$3108  = \$3100  | \$3107 ;
+  assign \$3109  = \$3077  | \$3108 ;
+  assign \$3110  = todo[48] | todo[49];
+  assign \$3111  = todo[50] | todo[51];
+  assign \$3112  = \$3110  | \$3111 ;
+  assign \$3113  = todo[52] | todo[53];
+  assign \$3114  = todo[54] | todo[55];
+  assign \$3115  = \$3113  | \$3114 ;
+  assign \$3116  = \$3112  | \$3115 ;
+  assign \$3117  = todo[56] | todo[57];
+  assign \$3118  = todo[58] | todo[59];
+  assign \$3119  = \$3117  | \$3118 ;
+  assign \$3120  = todo[60] | todo[61];
+  assign \$3121  = todo[62] | todo[63];
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \$3119  | \$3122 ;
+  assign \$3124  = \$3116  & \$3123 ;
+  assign \$3125  = \$3109  | \$3124 ;
+  assign \$3126  = \$3046  | \$3125 ;
+  assign \$3127  = todo[32] | todo[33];
+  assign \$3128  = todo[34] | todo[35];
+  assign \$3129  = \$3127  | \$3128 ;
+  assign \$3130  = todo[36] | todo[37];
+  assign \$3131  = todo[38] | todo[39];
+  assign \$3132  = \$3130  | \$3131 ;
+  assign \$3133  = \$3129  | \$3132 ;
+  assign \$3134  = todo[40] | todo[41];
+  assign \$3135  = todo[42] | todo[43];
+  assign \$3136  = \$3134  | \$3135 ;
+  assign \$3137  = todo[44] | todo[45];
+  assign \$3138  = todo[46] | todo[47];
+  assign \$3139  = \$3137  | \$3138 ;
+  assign \$3140  = \$3136  | \$3139 ;
+  assign \$3141  = \$3133  | \$3140 ;
+  assign \$3142  = todo[48] | todo[49];
+  assign \$3143  = todo[50] | todo[51];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = todo[52] | todo[53];
+  assign \$3146  = todo[54] | todo[55];
+  assign \$3147  = \$3145  | \$3146 ;
+  assign \$3148  = \$3144  | \$3147 ;
+  assign \$3149  = todo[56] | todo[57];
+  assign \$3150  = todo[58] | todo[59];
+  assign \$3151  = \$3149  | \$3150 ;
+  assign \$3152  = todo[60] | todo[61];
+  assign \$3153  = todo[62] | todo[63];
+  assign \$3154  = \$3152  | \$3153 ;
+  assign \$3155  = \$3151  | \$3154 ;
+  assign \$3156  = \$3148  | \$3155 ;
+  assign \$3157  = \$3141  & \$3156 ;
+  assign \$3158  = \$3126  | \$3157 ;
+  assign \$3159  = \$2967  | \$3158 ;
+  assign \$3160  = todo[0] | todo[1];
+  assign \$3161  = todo[2] | todo[3];
+  assign \$3162  = \$3160  | \$3161 ;
+  assign \$3163  = todo[4] | todo[5];
+  assign \$3164  = todo[6] | todo[7];
+  assign \$3165  = \$3163  | \$3164 ;
+  assign \$3166  = \$3162  | \$3165 ;
+  assign \$3167  = todo[8] | todo[9];
+  assign \$3168  = todo[10] | todo[11];
+  assign \$3169  = \$3167  | \$3168 ;
+  assign \$3170  = todo[12] | todo[13];
+  assign \$3171  = todo[14] | todo[15];
+  assign \$3172  = \$3170  | \$3171 ;
+  assign \$3173  = \$3169  | \$3172 ;
+  assign \$3174  = \$3166  | \$3173 ;
+  assign \$3175  = todo[16] | todo[17];
+  assign \$3176  = todo[18] | todo[19];
+  assign \$3177  = \$3175  | \$3176 ;
+  assign \$3178  = todo[20] | todo[21];
+  assign \$3179  = todo[22] | todo[23];
+  assign \$3180  = \$3178  | \$3179 ;
+  assign \$3181  = \$3177  | \$3180 ;
+  assign \$3182  = todo[24] | todo[25];
+  assign \$3183  = todo[26] | todo[27];
+  assign \$3184  = \$3182  | \$3183 ;
+  assign \$3185  = todo[28] | todo[29];
+  assign \$3186  = todo[30] | todo[31];
+  assign \$3187  = \$3185  | \$3186 ;
+  assign \$3188  = \$3184  | \$3187 ;
+  assign \$3189  = \$3181  | \$3188 ;
+  assign \$3190  = \$3174  | \$3189 ;
+  assign \$3191  = todo[32] | todo[33];
+  assign \$3192  = todo[34] | todo[35];
+  assign \$3193  = \$3191  | \$3192 ;
+  assign \$3194  = todo[36] | todo[37];
+  assign \$3195  = todo[38] | todo[39];
+  assign \$3196  = \$3194  | \$3195 ;
+  assign \$3197  = \$3193  | \$3196 ;
+  assign \$3198  = todo[40] | todo[41];
+  assign \$3199  = todo[42] | todo[43];
+  assign \$3200  = \$3198  | \$3199 ;
+  assign \$3201  = todo[44] | todo[45];
+  assign \$3202  = todo[46] | todo[47];
+  assign \$3203  = \$3201  | \$3202 ;
+  assign \$3204  = \$3200  | \$3203 ;
+  assign \$3205  = \$3197  | \$3204 ;
+  assign \$3206  = todo[48] | todo[49];
+  assign \$3207  = todo[50] | todo[51];
+  assign \$3208  = \$3206  | \$3207 ;
+  assign \$3209  = todo[52] | todo[53];
+  assign \$3210  = todo[54] | todo[55];
+  assign \$3211  = \$3209  | \$3210 ;
+  assign \$3212  = \$3208  | \$3211 ;
+  assign \$3213  = todo[56] | todo[57];
+  assign \$3214  = todo[58] | todo[59];
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = todo[60] | todo[61];
+  assign \$3217  = todo[62] | todo[63];
+  assign \$3218  = \$3216  | \$3217 ;
+  assign \$3219  = \$3215  | \$3218 ;
+  assign \$3220  = \$3212  | \$3219 ;
+  assign \$3221  = \$3205  | \$3220 ;
+  assign \$3222  = \$3190  & \$3221 ;
+  assign \$3223  = \$3159  | \$3222 ;
+  assign \$3224  = ~ \$3223 ;
+  assign \$3225  = ! gc;
+  assign \$3227  = gc + 1'h1;
+  assign \$3228  = pos + 1'h1;
+  assign \$3229  = oy == 3'h4;
+  assign \$3230  = ox + 1'h1;
+  assign \$3231  = ox + 1'h1;
+  assign \$3233  = ox == 5'h18;
+  assign \$3234  = oy + 1'h1;
+  assign \$3235  = oy + 1'h1;
+  assign \$3238  = s0_valid | s1_valid;
+  assign \$3239  = \$3238  | s2_valid;
+  assign \$3240  = \$3239  | s3_valid;
+  assign \$3241  = \$3240  | s4_valid;
+  assign \$3242  = \$3241  | s5_valid;
+  assign \$3243  = ~ \$3242 ;
+  assign \$3244  = job_active | \$signal ;
+  assign \$3245  = \$3244  | trace__valid;
+  assign \$3246  = \$signal$306  | \$signal$307 ;
+  assign \$3247  = \$3246  | p4_valid;
+  assign \$3248  = \$3245  | \$3247 ;
+  assign \$3249  = \$3248  | o_busy;
+  assign \$3250  = \$3249  | \o_busy$309 ;
+  assign \$3251  = \$3250  | \o_busy$310 ;
+  assign \$3252  = \$3251  | \o_busy$311 ;
+  assign \$3253  = ~ \$3252 ;
+  assign \$3254  = \$3243  & \$3253 ;
+  assign \$3255  = ~ spikes__valid;
+  assign \$3256  = \$3254  & \$3255 ;
   always @(posedge clk)
-    spikes__valid <= \$3125 ;
+    spikes__valid <= \$3257 ;
   always @(posedge clk)
-    \$signature__addr  <= \$3126 ;
+    \$signature__addr  <= \$3258 ;
   always @(posedge clk)
-    img_full <= \$3127 ;
+    img_full <= \$3259 ;
   always @(posedge clk)
-    s0_valid <= \$3128 ;
+    s0_valid <= \$3260 ;
   always @(posedge clk)
-    s0_kind <= \$3129 ;
+    s0_kind <= \$3261 ;
   always @(posedge clk)
-    s0_first <= \$3130 ;
+    s0_first <= \$3262 ;
   always @(posedge clk)
-    s0_last <= \$3131 ;
+    s0_last <= \$3263 ;
   always @(posedge clk)
-    s0_g <= \$3132 ;
+    s0_g <= \$3264 ;
   always @(posedge clk)
-    s0_c <= \$3133 ;
+    s0_c <= \$3265 ;
   always @(posedge clk)
-    s0_pad <= \$3134 ;
+    s0_pad <= \$3266 ;
   always @(posedge clk)
-    s0_zero <= \$3135 ;
+    s0_zero <= \$3267 ;
   always @(posedge clk)
-    s0_job <= \$3136 ;
+    s0_job <= \$3268 ;
   always @(posedge clk)
-    s0_pos <= \$3137 ;
+    s0_pos <= \$3269 ;
   always @(posedge clk)
-    s0_layer <= \$3138 ;
+    s0_layer <= \$3270 ;
   always @(posedge clk)
-    s1_valid <= \$3139 ;
+    s1_valid <= \$3271 ;
   always @(posedge clk)
-    s1_kind <= \$3140 ;
+    s1_kind <= \$3272 ;
   always @(posedge clk)
-    s1_first <= \$3141 ;
+    s1_first <= \$3273 ;
   always @(posedge clk)
-    s1_last <= \$3142 ;
+    s1_last <= \$3274 ;
   always @(posedge clk)
-    s1_g <= \$3143 ;
+    s1_g <= \$3275 ;
   always @(posedge clk)
-    s1_c <= \$3144 ;
+    s1_c <= \$3276 ;
   always @(posedge clk)
-    s1_pad <= \$3145 ;
+    s1_pad <= \$3277 ;
   always @(posedge clk)
-    s1_zero <= \$3146 ;
+    s1_zero <= \$3278 ;
   always @(posedge clk)
-    s1_job <= \$3147 ;
+    s1_job <= \$3279 ;
   always @(posedge clk)
-    s1_pos <= \$3148 ;
+    s1_pos <= \$3280 ;
   always @(posedge clk)
-    s1_layer <= \$3149 ;
+    s1_layer <= \$3281 ;
   always @(posedge clk)
-    s2_valid <= \$3150 ;
+    s2_valid <= \$3282 ;
   always @(posedge clk)
-    s2_kind <= \$3151 ;
+    s2_kind <= \$3283 ;
   always @(posedge clk)
-    s2_first <= \$3152 ;
+    s2_first <= \$3284 ;
   always @(posedge clk)
-    s2_last <= \$3153 ;
+    s2_last <= \$3285 ;
   always @(posedge clk)
-    s2_g <= \$3154 ;
+    s2_g <= \$3286 ;
   always @(posedge clk)
-    s2_c <= \$3155 ;
+    s2_c <= \$3287 ;
   always @(posedge clk)
-    s2_pad <= \$3156 ;
+    s2_pad <= \$3288 ;
   always @(posedge clk)
-    s2_zero <= \$3157 ;
+    s2_zero <= \$3289 ;
   always @(posedge clk)
-    s2_job <= \$3158 ;
+    s2_job <= \$3290 ;
   always @(posedge clk)
-    s2_pos <= \$3159 ;
+    s2_pos <= \$3291 ;
   always @(posedge clk)
-    s2_layer <= \$3160 ;
+    s2_layer <= \$3292 ;
   always @(posedge clk)
-    s3_valid <= \$3161 ;
+    s3_valid <= \$3293 ;
   always @(posedge clk)
-    s3_kind <= \$3162 ;
+    s3_kind <= \$3294 ;
   always @(posedge clk)
-    s3_first <= \$3163 ;
+    s3_first <= \$3295 ;
   always @(posedge clk)
-    s3_last <= \$3164 ;
+    s3_last <= \$3296 ;
   always @(posedge clk)
-    s3_g <= \$3165 ;
+    s3_g <= \$3297 ;
   always @(posedge clk)
-    s3_c <= \$3166 ;
+    s3_c <= \$3298 ;
   always @(posedge clk)
-    s3_pad <= \$3167 ;
+    s3_pad <= \$3299 ;
   always @(posedge clk)
-    s3_zero <= \$3168 ;
+    s3_zero <= \$3300 ;
   always @(posedge clk)
-    s3_job <= \$3169 ;
+    s3_job <= \$3301 ;
   always @(posedge clk)
-    s3_pos <= \$3170 ;
+    s3_pos <= \$3302 ;
   always @(posedge clk)
-    s3_layer <= \$3171 ;
+    s3_layer <= \$3303 ;
   always @(posedge clk)
-    s4_valid <= \$3172 ;
+    s4_valid <= \$3304 ;
   always @(posedge clk)
-    s4_kind <= \$3173 ;
+    s4_kind <= \$3305 ;
   always @(posedge clk)
-    s4_first <= \$3174 ;
+    s4_first <= \$3306 ;
   always @(posedge clk)
-    s4_last <= \$3175 ;
+    s4_last <= \$3307 ;
   always @(posedge clk)
-    s4_g <= \$3176 ;
+    s4_g <= \$3308 ;
   always @(posedge clk)
-    s4_c <= \$3177 ;
+    s4_c <= \$3309 ;
   always @(posedge clk)
-    s4_pad <= \$3178 ;
+    s4_pad <= \$3310 ;
   always @(posedge clk)
-    s4_zero <= \$3179 ;
+    s4_zero <= \$3311 ;
   always @(posedge clk)
-    s4_job <= \$3180 ;
+    s4_job <= \$3312 ;
   always @(posedge clk)
-    s4_pos <= \$3181 ;
+    s4_pos <= \$3313 ;
   always @(posedge clk)
-    s4_layer <= \$3182 ;
+    s4_layer <= \$3314 ;
   always @(posedge clk)
-    s5_valid <= \$3183 ;
+    s5_valid <= \$3315 ;
   always @(posedge clk)
-    s5_kind <= \$3184 ;
+    s5_kind <= \$3316 ;
   always @(posedge clk)
-    s5_first <= \$3185 ;
+    s5_first <= \$3317 ;
   always @(posedge clk)
-    s5_last <= \$3186 ;
+    s5_last <= \$3318 ;
   always @(posedge clk)
-    s5_g <= \$3187 ;
+    s5_g <= \$3319 ;
   always @(posedge clk)
-    s5_c <= \$3188 ;
+    s5_c <= \$3320 ;
   always @(posedge clk)
-    s5_pad <= \$3189 ;
+    s5_pad <= \$3321 ;
   always @(posedge clk)
-    s5_zero <= \$3190 ;
+    s5_zero <= \$3322 ;
   always @(posedge clk)
-    s5_job <= \$3191 ;
+    s5_job <= \$3323 ;
   always @(posedge clk)
-    s5_pos <= \$3192 ;
+    s5_pos <= \$3324 ;
   always @(posedge clk)
-    s5_layer <= \$3193 ;
+    s5_layer <= \$3325 ;
   always @(posedge clk)
-    s0_ra1 <= \$3194 ;
+    s0_ra1 <= \$3326 ;
   always @(posedge clk)
-    s0_ra2 <= \$3195 ;
+    s0_ra2 <= \$3327 ;
   always @(posedge clk)
-    s0_wa1 <= \$3196 ;
+    s0_wa1 <= \$3328 ;
   always @(posedge clk)
-    s0_wa2 <= \$3197 ;
+    s0_wa2 <= \$3329 ;
   always @(posedge clk)
-    mac_left <= \$3198 ;
-  always @(posedge clk)
-    mac_busy <= \$3199 ;
-  always @(posedge clk)
-    nz_ready <= \$3200 ;
+    nz_ready <= \$3330 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -22111,39 +22277,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     s0_c_lo7 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$281 ;
+    pwa_part0 <= \$324 ;
   always @(posedge clk)
-    pwa_part1 <= \$282 ;
+    pwa_part1 <= \$325 ;
   always @(posedge clk)
-    pwa_part2 <= \$283 ;
+    pwa_part2 <= \$326 ;
   always @(posedge clk)
-    pwa_part3 <= \$284 ;
+    pwa_part3 <= \$327 ;
   always @(posedge clk)
-    pwa_part4 <= \$285 ;
+    pwa_part4 <= \$328 ;
   always @(posedge clk)
-    pwa_part5 <= \$286 ;
+    pwa_part5 <= \$329 ;
   always @(posedge clk)
-    pwa_part6 <= \$287 ;
+    pwa_part6 <= \$330 ;
   always @(posedge clk)
-    pwa_part7 <= \$288 ;
+    pwa_part7 <= \$331 ;
   always @(posedge clk)
-    s2_pwa <= \$289 ;
+    s2_pwa <= \$332 ;
   always @(posedge clk)
-    is_dw_c0 <= \$3201 ;
+    is_dw_c0 <= \$3331 ;
   always @(posedge clk)
-    is_dw_c1 <= \$3202 ;
+    is_dw_c1 <= \$3332 ;
   always @(posedge clk)
-    is_dw_c2 <= \$3203 ;
+    is_dw_c2 <= \$3333 ;
   always @(posedge clk)
-    is_dw_c3 <= \$3204 ;
+    is_dw_c3 <= \$3334 ;
   always @(posedge clk)
-    is_dw_c4 <= \$3205 ;
+    is_dw_c4 <= \$3335 ;
   always @(posedge clk)
-    is_dw_c5 <= \$3206 ;
+    is_dw_c5 <= \$3336 ;
   always @(posedge clk)
-    is_dw_c6 <= \$3207 ;
+    is_dw_c6 <= \$3337 ;
   always @(posedge clk)
-    is_dw_c7 <= \$3208 ;
+    is_dw_c7 <= \$3338 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
@@ -22161,1117 +22327,1115 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     opa_hi7 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$298 ;
+    opa0 <= \$341 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$299 ;
+    prod0 <= \$342 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$300 ;
+    opa1 <= \$343 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$301 ;
+    prod1 <= \$344 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$302 ;
+    opa2 <= \$345 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$303 ;
+    prod2 <= \$346 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$304 ;
+    opa3 <= \$347 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$305 ;
+    prod3 <= \$348 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$306 ;
+    opa4 <= \$349 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$307 ;
+    prod4 <= \$350 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$308 ;
+    opa5 <= \$351 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$309 ;
+    prod5 <= \$352 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$310 ;
+    opa6 <= \$353 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$311 ;
+    prod6 <= \$354 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$312 ;
+    opa7 <= \$355 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$313 ;
+    prod7 <= \$356 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    opa8 <= \$314 ;
+    opa8 <= \$357 ;
   always @(posedge clk)
     opw8 <= w_q[71:64];
   always @(posedge clk)
-    prod8 <= \$315 ;
+    prod8 <= \$358 ;
   always @(posedge clk)
     prodf8 <= prod8;
   always @(posedge clk)
-    opa9 <= \$316 ;
+    opa9 <= \$359 ;
   always @(posedge clk)
     opw9 <= w_q[79:72];
   always @(posedge clk)
-    prod9 <= \$317 ;
+    prod9 <= \$360 ;
   always @(posedge clk)
     prodf9 <= prod9;
   always @(posedge clk)
-    opa10 <= \$318 ;
+    opa10 <= \$361 ;
   always @(posedge clk)
     opw10 <= w_q[87:80];
   always @(posedge clk)
-    prod10 <= \$319 ;
+    prod10 <= \$362 ;
   always @(posedge clk)
     prodf10 <= prod10;
   always @(posedge clk)
-    opa11 <= \$320 ;
+    opa11 <= \$363 ;
   always @(posedge clk)
     opw11 <= w_q[95:88];
   always @(posedge clk)
-    prod11 <= \$321 ;
+    prod11 <= \$364 ;
   always @(posedge clk)
     prodf11 <= prod11;
   always @(posedge clk)
-    opa12 <= \$322 ;
+    opa12 <= \$365 ;
   always @(posedge clk)
     opw12 <= w_q[103:96];
   always @(posedge clk)
-    prod12 <= \$323 ;
+    prod12 <= \$366 ;
   always @(posedge clk)
     prodf12 <= prod12;
   always @(posedge clk)
-    opa13 <= \$324 ;
+    opa13 <= \$367 ;
   always @(posedge clk)
     opw13 <= w_q[111:104];
   always @(posedge clk)
-    prod13 <= \$325 ;
+    prod13 <= \$368 ;
   always @(posedge clk)
     prodf13 <= prod13;
   always @(posedge clk)
-    opa14 <= \$326 ;
+    opa14 <= \$369 ;
   always @(posedge clk)
     opw14 <= w_q[119:112];
   always @(posedge clk)
-    prod14 <= \$327 ;
+    prod14 <= \$370 ;
   always @(posedge clk)
     prodf14 <= prod14;
   always @(posedge clk)
-    opa15 <= \$328 ;
+    opa15 <= \$371 ;
   always @(posedge clk)
     opw15 <= w_q[127:120];
   always @(posedge clk)
-    prod15 <= \$329 ;
+    prod15 <= \$372 ;
   always @(posedge clk)
     prodf15 <= prod15;
   always @(posedge clk)
-    opa16 <= \$330 ;
+    opa16 <= \$373 ;
   always @(posedge clk)
     opw16 <= w_q[135:128];
   always @(posedge clk)
-    prod16 <= \$331 ;
+    prod16 <= \$374 ;
   always @(posedge clk)
     prodf16 <= prod16;
   always @(posedge clk)
-    opa17 <= \$332 ;
+    opa17 <= \$375 ;
   always @(posedge clk)
     opw17 <= w_q[143:136];
   always @(posedge clk)
-    prod17 <= \$333 ;
+    prod17 <= \$376 ;
   always @(posedge clk)
     prodf17 <= prod17;
   always @(posedge clk)
-    opa18 <= \$334 ;
+    opa18 <= \$377 ;
   always @(posedge clk)
     opw18 <= w_q[151:144];
   always @(posedge clk)
-    prod18 <= \$335 ;
+    prod18 <= \$378 ;
   always @(posedge clk)
     prodf18 <= prod18;
   always @(posedge clk)
-    opa19 <= \$336 ;
+    opa19 <= \$379 ;
   always @(posedge clk)
     opw19 <= w_q[159:152];
   always @(posedge clk)
-    prod19 <= \$337 ;
+    prod19 <= \$380 ;
   always @(posedge clk)
     prodf19 <= prod19;
   always @(posedge clk)
-    opa20 <= \$338 ;
+    opa20 <= \$381 ;
   always @(posedge clk)
     opw20 <= w_q[167:160];
   always @(posedge clk)
-    prod20 <= \$339 ;
+    prod20 <= \$382 ;
   always @(posedge clk)
     prodf20 <= prod20;
   always @(posedge clk)
-    opa21 <= \$340 ;
+    opa21 <= \$383 ;
   always @(posedge clk)
     opw21 <= w_q[175:168];
   always @(posedge clk)
-    prod21 <= \$341 ;
+    prod21 <= \$384 ;
   always @(posedge clk)
     prodf21 <= prod21;
   always @(posedge clk)
-    opa22 <= \$342 ;
+    opa22 <= \$385 ;
   always @(posedge clk)
     opw22 <= w_q[183:176];
   always @(posedge clk)
-    prod22 <= \$343 ;
+    prod22 <= \$386 ;
   always @(posedge clk)
     prodf22 <= prod22;
   always @(posedge clk)
-    opa23 <= \$344 ;
+    opa23 <= \$387 ;
   always @(posedge clk)
     opw23 <= w_q[191:184];
   always @(posedge clk)
-    prod23 <= \$345 ;
+    prod23 <= \$388 ;
   always @(posedge clk)
     prodf23 <= prod23;
   always @(posedge clk)
-    opa24 <= \$346 ;
+    opa24 <= \$389 ;
   always @(posedge clk)
     opw24 <= w_q[199:192];
   always @(posedge clk)
-    prod24 <= \$347 ;
+    prod24 <= \$390 ;
   always @(posedge clk)
     prodf24 <= prod24;
   always @(posedge clk)
-    opa25 <= \$348 ;
+    opa25 <= \$391 ;
   always @(posedge clk)
     opw25 <= w_q[207:200];
   always @(posedge clk)
-    prod25 <= \$349 ;
+    prod25 <= \$392 ;
   always @(posedge clk)
     prodf25 <= prod25;
   always @(posedge clk)
-    opa26 <= \$350 ;
+    opa26 <= \$393 ;
   always @(posedge clk)
     opw26 <= w_q[215:208];
   always @(posedge clk)
-    prod26 <= \$351 ;
+    prod26 <= \$394 ;
   always @(posedge clk)
     prodf26 <= prod26;
   always @(posedge clk)
-    opa27 <= \$352 ;
+    opa27 <= \$395 ;
   always @(posedge clk)
     opw27 <= w_q[223:216];
   always @(posedge clk)
-    prod27 <= \$353 ;
+    prod27 <= \$396 ;
   always @(posedge clk)
     prodf27 <= prod27;
   always @(posedge clk)
-    opa28 <= \$354 ;
+    opa28 <= \$397 ;
   always @(posedge clk)
     opw28 <= w_q[231:224];
   always @(posedge clk)
-    prod28 <= \$355 ;
+    prod28 <= \$398 ;
   always @(posedge clk)
     prodf28 <= prod28;
   always @(posedge clk)
-    opa29 <= \$356 ;
+    opa29 <= \$399 ;
   always @(posedge clk)
     opw29 <= w_q[239:232];
   always @(posedge clk)
-    prod29 <= \$357 ;
+    prod29 <= \$400 ;
   always @(posedge clk)
     prodf29 <= prod29;
   always @(posedge clk)
-    opa30 <= \$358 ;
+    opa30 <= \$401 ;
   always @(posedge clk)
     opw30 <= w_q[247:240];
   always @(posedge clk)
-    prod30 <= \$359 ;
+    prod30 <= \$402 ;
   always @(posedge clk)
     prodf30 <= prod30;
   always @(posedge clk)
-    opa31 <= \$360 ;
+    opa31 <= \$403 ;
   always @(posedge clk)
     opw31 <= w_q[255:248];
   always @(posedge clk)
-    prod31 <= \$361 ;
+    prod31 <= \$404 ;
   always @(posedge clk)
     prodf31 <= prod31;
   always @(posedge clk)
-    opa32 <= \$362 ;
+    opa32 <= \$405 ;
   always @(posedge clk)
     opw32 <= w_q[263:256];
   always @(posedge clk)
-    prod32 <= \$363 ;
+    prod32 <= \$406 ;
   always @(posedge clk)
     prodf32 <= prod32;
   always @(posedge clk)
-    opa33 <= \$364 ;
+    opa33 <= \$407 ;
   always @(posedge clk)
     opw33 <= w_q[271:264];
   always @(posedge clk)
-    prod33 <= \$365 ;
+    prod33 <= \$408 ;
   always @(posedge clk)
     prodf33 <= prod33;
   always @(posedge clk)
-    opa34 <= \$366 ;
+    opa34 <= \$409 ;
   always @(posedge clk)
     opw34 <= w_q[279:272];
   always @(posedge clk)
-    prod34 <= \$367 ;
+    prod34 <= \$410 ;
   always @(posedge clk)
     prodf34 <= prod34;
   always @(posedge clk)
-    opa35 <= \$368 ;
+    opa35 <= \$411 ;
   always @(posedge clk)
     opw35 <= w_q[287:280];
   always @(posedge clk)
-    prod35 <= \$369 ;
+    prod35 <= \$412 ;
   always @(posedge clk)
     prodf35 <= prod35;
   always @(posedge clk)
-    opa36 <= \$370 ;
+    opa36 <= \$413 ;
   always @(posedge clk)
     opw36 <= w_q[295:288];
   always @(posedge clk)
-    prod36 <= \$371 ;
+    prod36 <= \$414 ;
   always @(posedge clk)
     prodf36 <= prod36;
   always @(posedge clk)
-    opa37 <= \$372 ;
+    opa37 <= \$415 ;
   always @(posedge clk)
     opw37 <= w_q[303:296];
   always @(posedge clk)
-    prod37 <= \$373 ;
+    prod37 <= \$416 ;
   always @(posedge clk)
     prodf37 <= prod37;
   always @(posedge clk)
-    opa38 <= \$374 ;
+    opa38 <= \$417 ;
   always @(posedge clk)
     opw38 <= w_q[311:304];
   always @(posedge clk)
-    prod38 <= \$375 ;
+    prod38 <= \$418 ;
   always @(posedge clk)
     prodf38 <= prod38;
   always @(posedge clk)
-    opa39 <= \$376 ;
+    opa39 <= \$419 ;
   always @(posedge clk)
     opw39 <= w_q[319:312];
   always @(posedge clk)
-    prod39 <= \$377 ;
+    prod39 <= \$420 ;
   always @(posedge clk)
     prodf39 <= prod39;
   always @(posedge clk)
-    opa40 <= \$378 ;
+    opa40 <= \$421 ;
   always @(posedge clk)
     opw40 <= w_q[327:320];
   always @(posedge clk)
-    prod40 <= \$379 ;
+    prod40 <= \$422 ;
   always @(posedge clk)
     prodf40 <= prod40;
   always @(posedge clk)
-    opa41 <= \$380 ;
+    opa41 <= \$423 ;
   always @(posedge clk)
     opw41 <= w_q[335:328];
   always @(posedge clk)
-    prod41 <= \$381 ;
+    prod41 <= \$424 ;
   always @(posedge clk)
     prodf41 <= prod41;
   always @(posedge clk)
-    opa42 <= \$382 ;
+    opa42 <= \$425 ;
   always @(posedge clk)
     opw42 <= w_q[343:336];
   always @(posedge clk)
-    prod42 <= \$383 ;
+    prod42 <= \$426 ;
   always @(posedge clk)
     prodf42 <= prod42;
   always @(posedge clk)
-    opa43 <= \$384 ;
+    opa43 <= \$427 ;
   always @(posedge clk)
     opw43 <= w_q[351:344];
   always @(posedge clk)
-    prod43 <= \$385 ;
+    prod43 <= \$428 ;
   always @(posedge clk)
     prodf43 <= prod43;
   always @(posedge clk)
-    opa44 <= \$386 ;
+    opa44 <= \$429 ;
   always @(posedge clk)
     opw44 <= w_q[359:352];
   always @(posedge clk)
-    prod44 <= \$387 ;
+    prod44 <= \$430 ;
   always @(posedge clk)
     prodf44 <= prod44;
   always @(posedge clk)
-    opa45 <= \$388 ;
+    opa45 <= \$431 ;
   always @(posedge clk)
     opw45 <= w_q[367:360];
   always @(posedge clk)
-    prod45 <= \$389 ;
+    prod45 <= \$432 ;
   always @(posedge clk)
     prodf45 <= prod45;
   always @(posedge clk)
-    opa46 <= \$390 ;
+    opa46 <= \$433 ;
   always @(posedge clk)
     opw46 <= w_q[375:368];
   always @(posedge clk)
-    prod46 <= \$391 ;
+    prod46 <= \$434 ;
   always @(posedge clk)
     prodf46 <= prod46;
   always @(posedge clk)
-    opa47 <= \$392 ;
+    opa47 <= \$435 ;
   always @(posedge clk)
     opw47 <= w_q[383:376];
   always @(posedge clk)
-    prod47 <= \$393 ;
+    prod47 <= \$436 ;
   always @(posedge clk)
     prodf47 <= prod47;
   always @(posedge clk)
-    opa48 <= \$394 ;
+    opa48 <= \$437 ;
   always @(posedge clk)
     opw48 <= w_q[391:384];
   always @(posedge clk)
-    prod48 <= \$395 ;
+    prod48 <= \$438 ;
   always @(posedge clk)
     prodf48 <= prod48;
   always @(posedge clk)
-    opa49 <= \$396 ;
+    opa49 <= \$439 ;
   always @(posedge clk)
     opw49 <= w_q[399:392];
   always @(posedge clk)
-    prod49 <= \$397 ;
+    prod49 <= \$440 ;
   always @(posedge clk)
     prodf49 <= prod49;
   always @(posedge clk)
-    opa50 <= \$398 ;
+    opa50 <= \$441 ;
   always @(posedge clk)
     opw50 <= w_q[407:400];
   always @(posedge clk)
-    prod50 <= \$399 ;
+    prod50 <= \$442 ;
   always @(posedge clk)
     prodf50 <= prod50;
   always @(posedge clk)
-    opa51 <= \$400 ;
+    opa51 <= \$443 ;
   always @(posedge clk)
     opw51 <= w_q[415:408];
   always @(posedge clk)
-    prod51 <= \$401 ;
+    prod51 <= \$444 ;
   always @(posedge clk)
     prodf51 <= prod51;
   always @(posedge clk)
-    opa52 <= \$402 ;
+    opa52 <= \$445 ;
   always @(posedge clk)
     opw52 <= w_q[423:416];
   always @(posedge clk)
-    prod52 <= \$403 ;
+    prod52 <= \$446 ;
   always @(posedge clk)
     prodf52 <= prod52;
   always @(posedge clk)
-    opa53 <= \$404 ;
+    opa53 <= \$447 ;
   always @(posedge clk)
     opw53 <= w_q[431:424];
   always @(posedge clk)
-    prod53 <= \$405 ;
+    prod53 <= \$448 ;
   always @(posedge clk)
     prodf53 <= prod53;
   always @(posedge clk)
-    opa54 <= \$406 ;
+    opa54 <= \$449 ;
   always @(posedge clk)
     opw54 <= w_q[439:432];
   always @(posedge clk)
-    prod54 <= \$407 ;
+    prod54 <= \$450 ;
   always @(posedge clk)
     prodf54 <= prod54;
   always @(posedge clk)
-    opa55 <= \$408 ;
+    opa55 <= \$451 ;
   always @(posedge clk)
     opw55 <= w_q[447:440];
   always @(posedge clk)
-    prod55 <= \$409 ;
+    prod55 <= \$452 ;
   always @(posedge clk)
     prodf55 <= prod55;
   always @(posedge clk)
-    opa56 <= \$410 ;
+    opa56 <= \$453 ;
   always @(posedge clk)
     opw56 <= w_q[455:448];
   always @(posedge clk)
-    prod56 <= \$411 ;
+    prod56 <= \$454 ;
   always @(posedge clk)
     prodf56 <= prod56;
   always @(posedge clk)
-    opa57 <= \$412 ;
+    opa57 <= \$455 ;
   always @(posedge clk)
     opw57 <= w_q[463:456];
   always @(posedge clk)
-    prod57 <= \$413 ;
+    prod57 <= \$456 ;
   always @(posedge clk)
     prodf57 <= prod57;
   always @(posedge clk)
-    opa58 <= \$414 ;
+    opa58 <= \$457 ;
   always @(posedge clk)
     opw58 <= w_q[471:464];
   always @(posedge clk)
-    prod58 <= \$415 ;
+    prod58 <= \$458 ;
   always @(posedge clk)
     prodf58 <= prod58;
   always @(posedge clk)
-    opa59 <= \$416 ;
+    opa59 <= \$459 ;
   always @(posedge clk)
     opw59 <= w_q[479:472];
   always @(posedge clk)
-    prod59 <= \$417 ;
+    prod59 <= \$460 ;
   always @(posedge clk)
     prodf59 <= prod59;
   always @(posedge clk)
-    opa60 <= \$418 ;
+    opa60 <= \$461 ;
   always @(posedge clk)
     opw60 <= w_q[487:480];
   always @(posedge clk)
-    prod60 <= \$419 ;
+    prod60 <= \$462 ;
   always @(posedge clk)
     prodf60 <= prod60;
   always @(posedge clk)
-    opa61 <= \$420 ;
+    opa61 <= \$463 ;
   always @(posedge clk)
     opw61 <= w_q[495:488];
   always @(posedge clk)
-    prod61 <= \$421 ;
+    prod61 <= \$464 ;
   always @(posedge clk)
     prodf61 <= prod61;
   always @(posedge clk)
-    opa62 <= \$422 ;
+    opa62 <= \$465 ;
   always @(posedge clk)
     opw62 <= w_q[503:496];
   always @(posedge clk)
-    prod62 <= \$423 ;
+    prod62 <= \$466 ;
   always @(posedge clk)
     prodf62 <= prod62;
   always @(posedge clk)
-    opa63 <= \$424 ;
+    opa63 <= \$467 ;
   always @(posedge clk)
     opw63 <= w_q[511:504];
   always @(posedge clk)
-    prod63 <= \$425 ;
+    prod63 <= \$468 ;
   always @(posedge clk)
     prodf63 <= prod63;
   always @(posedge clk)
-    acc_en_c0 <= \$3209 ;
+    acc_en_c0 <= \$3339 ;
   always @(posedge clk)
-    acc_en_c1 <= \$3210 ;
+    acc_en_c1 <= \$3340 ;
   always @(posedge clk)
-    acc_en_c2 <= \$3211 ;
+    acc_en_c2 <= \$3341 ;
   always @(posedge clk)
-    acc_en_c3 <= \$3212 ;
+    acc_en_c3 <= \$3342 ;
   always @(posedge clk)
-    acc_en_c4 <= \$3213 ;
+    acc_en_c4 <= \$3343 ;
   always @(posedge clk)
-    acc_en_c5 <= \$3214 ;
+    acc_en_c5 <= \$3344 ;
   always @(posedge clk)
-    acc_en_c6 <= \$3215 ;
+    acc_en_c6 <= \$3345 ;
   always @(posedge clk)
-    acc_en_c7 <= \$3216 ;
+    acc_en_c7 <= \$3346 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$3217 ;
+    acc_clear_c0 <= \$3347 ;
   always @(posedge clk)
-    acc_clear_c1 <= \$3218 ;
+    acc_clear_c1 <= \$3348 ;
   always @(posedge clk)
-    acc_clear_c2 <= \$3219 ;
+    acc_clear_c2 <= \$3349 ;
   always @(posedge clk)
-    acc_clear_c3 <= \$3220 ;
+    acc_clear_c3 <= \$3350 ;
   always @(posedge clk)
-    acc_clear_c4 <= \$3221 ;
+    acc_clear_c4 <= \$3351 ;
   always @(posedge clk)
-    acc_clear_c5 <= \$3222 ;
+    acc_clear_c5 <= \$3352 ;
   always @(posedge clk)
-    acc_clear_c6 <= \$3223 ;
+    acc_clear_c6 <= \$3353 ;
   always @(posedge clk)
-    acc_clear_c7 <= \$3224 ;
+    acc_clear_c7 <= \$3354 ;
   always @(posedge clk)
-    hand_over_c0 <= \$3225 ;
+    hand_over_c0 <= \$3355 ;
   always @(posedge clk)
-    hand_over_c1 <= \$3226 ;
+    hand_over_c1 <= \$3356 ;
   always @(posedge clk)
-    hand_over_c2 <= \$3227 ;
+    hand_over_c2 <= \$3357 ;
   always @(posedge clk)
-    hand_over_c3 <= \$3228 ;
+    hand_over_c3 <= \$3358 ;
   always @(posedge clk)
-    hand_over_c4 <= \$3229 ;
+    hand_over_c4 <= \$3359 ;
   always @(posedge clk)
-    hand_over_c5 <= \$3230 ;
+    hand_over_c5 <= \$3360 ;
   always @(posedge clk)
-    hand_over_c6 <= \$3231 ;
+    hand_over_c6 <= \$3361 ;
   always @(posedge clk)
-    hand_over_c7 <= \$3232 ;
+    hand_over_c7 <= \$3362 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$3233 ;
+    dw_done0_c0 <= \$3363 ;
   always @(posedge clk)
-    dw_done0_c1 <= \$3234 ;
+    dw_done0_c1 <= \$3364 ;
   always @(posedge clk)
-    dw_done0_c2 <= \$3235 ;
+    dw_done0_c2 <= \$3365 ;
   always @(posedge clk)
-    dw_done0_c3 <= \$3236 ;
+    dw_done0_c3 <= \$3366 ;
   always @(posedge clk)
-    dw_done0_c4 <= \$3237 ;
+    dw_done0_c4 <= \$3367 ;
   always @(posedge clk)
-    dw_done0_c5 <= \$3238 ;
+    dw_done0_c5 <= \$3368 ;
   always @(posedge clk)
-    dw_done0_c6 <= \$3239 ;
+    dw_done0_c6 <= \$3369 ;
   always @(posedge clk)
-    dw_done0_c7 <= \$3240 ;
+    dw_done0_c7 <= \$3370 ;
   always @(posedge clk)
-    acc0 <= \$3241 ;
+    acc0 <= \$3371 ;
   always @(posedge clk)
-    acc1 <= \$3242 ;
+    acc1 <= \$3372 ;
   always @(posedge clk)
-    acc2 <= \$3243 ;
+    acc2 <= \$3373 ;
   always @(posedge clk)
-    acc3 <= \$3244 ;
+    acc3 <= \$3374 ;
   always @(posedge clk)
-    acc4 <= \$3245 ;
+    acc4 <= \$3375 ;
   always @(posedge clk)
-    acc5 <= \$3246 ;
+    acc5 <= \$3376 ;
   always @(posedge clk)
-    acc6 <= \$3247 ;
+    acc6 <= \$3377 ;
   always @(posedge clk)
-    acc7 <= \$3248 ;
+    acc7 <= \$3378 ;
   always @(posedge clk)
-    acc8 <= \$3249 ;
+    acc8 <= \$3379 ;
   always @(posedge clk)
-    acc9 <= \$3250 ;
+    acc9 <= \$3380 ;
   always @(posedge clk)
-    acc10 <= \$3251 ;
+    acc10 <= \$3381 ;
   always @(posedge clk)
-    acc11 <= \$3252 ;
+    acc11 <= \$3382 ;
   always @(posedge clk)
-    acc12 <= \$3253 ;
+    acc12 <= \$3383 ;
   always @(posedge clk)
-    acc13 <= \$3254 ;
+    acc13 <= \$3384 ;
   always @(posedge clk)
-    acc14 <= \$3255 ;
+    acc14 <= \$3385 ;
   always @(posedge clk)
-    acc15 <= \$3256 ;
+    acc15 <= \$3386 ;
   always @(posedge clk)
-    acc16 <= \$3257 ;
+    acc16 <= \$3387 ;
   always @(posedge clk)
-    acc17 <= \$3258 ;
+    acc17 <= \$3388 ;
   always @(posedge clk)
-    acc18 <= \$3259 ;
+    acc18 <= \$3389 ;
   always @(posedge clk)
-    acc19 <= \$3260 ;
+    acc19 <= \$3390 ;
   always @(posedge clk)
-    acc20 <= \$3261 ;
+    acc20 <= \$3391 ;
   always @(posedge clk)
-    acc21 <= \$3262 ;
+    acc21 <= \$3392 ;
   always @(posedge clk)
-    acc22 <= \$3263 ;
+    acc22 <= \$3393 ;
   always @(posedge clk)
-    acc23 <= \$3264 ;
+    acc23 <= \$3394 ;
   always @(posedge clk)
-    acc24 <= \$3265 ;
+    acc24 <= \$3395 ;
   always @(posedge clk)
-    acc25 <= \$3266 ;
+    acc25 <= \$3396 ;
   always @(posedge clk)
-    acc26 <= \$3267 ;
+    acc26 <= \$3397 ;
   always @(posedge clk)
-    acc27 <= \$3268 ;
+    acc27 <= \$3398 ;
   always @(posedge clk)
-    acc28 <= \$3269 ;
+    acc28 <= \$3399 ;
   always @(posedge clk)
-    acc29 <= \$3270 ;
+    acc29 <= \$3400 ;
   always @(posedge clk)
-    acc30 <= \$3271 ;
+    acc30 <= \$3401 ;
   always @(posedge clk)
-    acc31 <= \$3272 ;
+    acc31 <= \$3402 ;
   always @(posedge clk)
-    acc32 <= \$3273 ;
+    acc32 <= \$3403 ;
   always @(posedge clk)
-    acc33 <= \$3274 ;
+    acc33 <= \$3404 ;
   always @(posedge clk)
-    acc34 <= \$3275 ;
+    acc34 <= \$3405 ;
   always @(posedge clk)
-    acc35 <= \$3276 ;
+    acc35 <= \$3406 ;
   always @(posedge clk)
-    acc36 <= \$3277 ;
+    acc36 <= \$3407 ;
   always @(posedge clk)
-    acc37 <= \$3278 ;
+    acc37 <= \$3408 ;
   always @(posedge clk)
-    acc38 <= \$3279 ;
+    acc38 <= \$3409 ;
   always @(posedge clk)
-    acc39 <= \$3280 ;
+    acc39 <= \$3410 ;
   always @(posedge clk)
-    acc40 <= \$3281 ;
+    acc40 <= \$3411 ;
   always @(posedge clk)
-    acc41 <= \$3282 ;
+    acc41 <= \$3412 ;
   always @(posedge clk)
-    acc42 <= \$3283 ;
+    acc42 <= \$3413 ;
   always @(posedge clk)
-    acc43 <= \$3284 ;
+    acc43 <= \$3414 ;
   always @(posedge clk)
-    acc44 <= \$3285 ;
+    acc44 <= \$3415 ;
   always @(posedge clk)
-    acc45 <= \$3286 ;
+    acc45 <= \$3416 ;
   always @(posedge clk)
-    acc46 <= \$3287 ;
+    acc46 <= \$3417 ;
   always @(posedge clk)
-    acc47 <= \$3288 ;
+    acc47 <= \$3418 ;
   always @(posedge clk)
-    acc48 <= \$3289 ;
+    acc48 <= \$3419 ;
   always @(posedge clk)
-    acc49 <= \$3290 ;
+    acc49 <= \$3420 ;
   always @(posedge clk)
-    acc50 <= \$3291 ;
+    acc50 <= \$3421 ;
   always @(posedge clk)
-    acc51 <= \$3292 ;
+    acc51 <= \$3422 ;
   always @(posedge clk)
-    acc52 <= \$3293 ;
+    acc52 <= \$3423 ;
   always @(posedge clk)
-    acc53 <= \$3294 ;
+    acc53 <= \$3424 ;
   always @(posedge clk)
-    acc54 <= \$3295 ;
+    acc54 <= \$3425 ;
   always @(posedge clk)
-    acc55 <= \$3296 ;
+    acc55 <= \$3426 ;
   always @(posedge clk)
-    acc56 <= \$3297 ;
+    acc56 <= \$3427 ;
   always @(posedge clk)
-    acc57 <= \$3298 ;
+    acc57 <= \$3428 ;
   always @(posedge clk)
-    acc58 <= \$3299 ;
+    acc58 <= \$3429 ;
   always @(posedge clk)
-    acc59 <= \$3300 ;
+    acc59 <= \$3430 ;
   always @(posedge clk)
-    acc60 <= \$3301 ;
+    acc60 <= \$3431 ;
   always @(posedge clk)
-    acc61 <= \$3302 ;
+    acc61 <= \$3432 ;
   always @(posedge clk)
-    acc62 <= \$3303 ;
+    acc62 <= \$3433 ;
   always @(posedge clk)
-    acc63 <= \$3304 ;
+    acc63 <= \$3434 ;
   always @(posedge clk)
-    d0 <= \$3305 ;
+    d0 <= \$3435 ;
   always @(posedge clk)
-    d1 <= \$3306 ;
+    d1 <= \$3436 ;
   always @(posedge clk)
-    d2 <= \$3307 ;
+    d2 <= \$3437 ;
   always @(posedge clk)
-    d3 <= \$3308 ;
+    d3 <= \$3438 ;
   always @(posedge clk)
-    d4 <= \$3309 ;
+    d4 <= \$3439 ;
   always @(posedge clk)
-    d5 <= \$3310 ;
+    d5 <= \$3440 ;
   always @(posedge clk)
-    d6 <= \$3311 ;
+    d6 <= \$3441 ;
   always @(posedge clk)
-    d7 <= \$3312 ;
+    d7 <= \$3442 ;
   always @(posedge clk)
-    d8 <= \$3313 ;
+    d8 <= \$3443 ;
   always @(posedge clk)
-    d9 <= \$3314 ;
+    d9 <= \$3444 ;
   always @(posedge clk)
-    d10 <= \$3315 ;
+    d10 <= \$3445 ;
   always @(posedge clk)
-    d11 <= \$3316 ;
+    d11 <= \$3446 ;
   always @(posedge clk)
-    d12 <= \$3317 ;
+    d12 <= \$3447 ;
   always @(posedge clk)
-    d13 <= \$3318 ;
+    d13 <= \$3448 ;
   always @(posedge clk)
-    d14 <= \$3319 ;
+    d14 <= \$3449 ;
   always @(posedge clk)
-    d15 <= \$3320 ;
+    d15 <= \$3450 ;
   always @(posedge clk)
-    d16 <= \$3321 ;
+    d16 <= \$3451 ;
   always @(posedge clk)
-    d17 <= \$3322 ;
+    d17 <= \$3452 ;
   always @(posedge clk)
-    d18 <= \$3323 ;
+    d18 <= \$3453 ;
   always @(posedge clk)
-    d19 <= \$3324 ;
+    d19 <= \$3454 ;
   always @(posedge clk)
-    d20 <= \$3325 ;
+    d20 <= \$3455 ;
   always @(posedge clk)
-    d21 <= \$3326 ;
+    d21 <= \$3456 ;
   always @(posedge clk)
-    d22 <= \$3327 ;
+    d22 <= \$3457 ;
   always @(posedge clk)
-    d23 <= \$3328 ;
+    d23 <= \$3458 ;
   always @(posedge clk)
-    d24 <= \$3329 ;
+    d24 <= \$3459 ;
   always @(posedge clk)
-    d25 <= \$3330 ;
+    d25 <= \$3460 ;
   always @(posedge clk)
-    d26 <= \$3331 ;
+    d26 <= \$3461 ;
   always @(posedge clk)
-    d27 <= \$3332 ;
+    d27 <= \$3462 ;
   always @(posedge clk)
-    d28 <= \$3333 ;
+    d28 <= \$3463 ;
   always @(posedge clk)
-    d29 <= \$3334 ;
+    d29 <= \$3464 ;
   always @(posedge clk)
-    d30 <= \$3335 ;
+    d30 <= \$3465 ;
   always @(posedge clk)
-    d31 <= \$3336 ;
+    d31 <= \$3466 ;
   always @(posedge clk)
-    d32 <= \$3337 ;
+    d32 <= \$3467 ;
   always @(posedge clk)
-    d33 <= \$3338 ;
+    d33 <= \$3468 ;
   always @(posedge clk)
-    d34 <= \$3339 ;
+    d34 <= \$3469 ;
   always @(posedge clk)
-    d35 <= \$3340 ;
+    d35 <= \$3470 ;
   always @(posedge clk)
-    d36 <= \$3341 ;
+    d36 <= \$3471 ;
   always @(posedge clk)
-    d37 <= \$3342 ;
+    d37 <= \$3472 ;
   always @(posedge clk)
-    d38 <= \$3343 ;
+    d38 <= \$3473 ;
   always @(posedge clk)
-    d39 <= \$3344 ;
+    d39 <= \$3474 ;
   always @(posedge clk)
-    d40 <= \$3345 ;
+    d40 <= \$3475 ;
   always @(posedge clk)
-    d41 <= \$3346 ;
+    d41 <= \$3476 ;
   always @(posedge clk)
-    d42 <= \$3347 ;
+    d42 <= \$3477 ;
   always @(posedge clk)
-    d43 <= \$3348 ;
+    d43 <= \$3478 ;
   always @(posedge clk)
-    d44 <= \$3349 ;
+    d44 <= \$3479 ;
   always @(posedge clk)
-    d45 <= \$3350 ;
+    d45 <= \$3480 ;
   always @(posedge clk)
-    d46 <= \$3351 ;
+    d46 <= \$3481 ;
   always @(posedge clk)
-    d47 <= \$3352 ;
+    d47 <= \$3482 ;
   always @(posedge clk)
-    d48 <= \$3353 ;
+    d48 <= \$3483 ;
   always @(posedge clk)
-    d49 <= \$3354 ;
+    d49 <= \$3484 ;
   always @(posedge clk)
-    d50 <= \$3355 ;
+    d50 <= \$3485 ;
   always @(posedge clk)
-    d51 <= \$3356 ;
+    d51 <= \$3486 ;
   always @(posedge clk)
-    d52 <= \$3357 ;
+    d52 <= \$3487 ;
   always @(posedge clk)
-    d53 <= \$3358 ;
+    d53 <= \$3488 ;
   always @(posedge clk)
-    d54 <= \$3359 ;
+    d54 <= \$3489 ;
   always @(posedge clk)
-    d55 <= \$3360 ;
+    d55 <= \$3490 ;
   always @(posedge clk)
-    d56 <= \$3361 ;
+    d56 <= \$3491 ;
   always @(posedge clk)
-    d57 <= \$3362 ;
+    d57 <= \$3492 ;
   always @(posedge clk)
-    d58 <= \$3363 ;
+    d58 <= \$3493 ;
   always @(posedge clk)
-    d59 <= \$3364 ;
+    d59 <= \$3494 ;
   always @(posedge clk)
-    d60 <= \$3365 ;
+    d60 <= \$3495 ;
   always @(posedge clk)
-    d61 <= \$3366 ;
+    d61 <= \$3496 ;
   always @(posedge clk)
-    d62 <= \$3367 ;
+    d62 <= \$3497 ;
   always @(posedge clk)
-    d63 <= \$3368 ;
+    d63 <= \$3498 ;
   always @(posedge clk)
-    nz <= \$3369 ;
+    nz <= \$3499 ;
   always @(posedge clk)
-    \$signal$736  <= \$3370 ;
+    \$signal$733  <= \$3500 ;
   always @(posedge clk)
-    nz_todo <= \$3371 ;
+    nz_todo <= \$3501 ;
   always @(posedge clk)
-    nz_todo_empty <= \$3372 ;
+    nz_todo_empty <= \$3502 ;
   always @(posedge clk)
-    shadow0 <= \$3373 ;
+    shadow0 <= \$3503 ;
   always @(posedge clk)
-    shadow1 <= \$3374 ;
+    shadow1 <= \$3504 ;
   always @(posedge clk)
-    shadow2 <= \$3375 ;
+    shadow2 <= \$3505 ;
   always @(posedge clk)
-    shadow3 <= \$3376 ;
+    shadow3 <= \$3506 ;
   always @(posedge clk)
-    shadow4 <= \$3377 ;
+    shadow4 <= \$3507 ;
   always @(posedge clk)
-    shadow5 <= \$3378 ;
+    shadow5 <= \$3508 ;
   always @(posedge clk)
-    shadow6 <= \$3379 ;
+    shadow6 <= \$3509 ;
   always @(posedge clk)
-    shadow7 <= \$3380 ;
+    shadow7 <= \$3510 ;
   always @(posedge clk)
-    shadow8 <= \$3381 ;
+    shadow8 <= \$3511 ;
   always @(posedge clk)
-    shadow9 <= \$3382 ;
+    shadow9 <= \$3512 ;
   always @(posedge clk)
-    shadow10 <= \$3383 ;
+    shadow10 <= \$3513 ;
   always @(posedge clk)
-    shadow11 <= \$3384 ;
+    shadow11 <= \$3514 ;
   always @(posedge clk)
-    shadow12 <= \$3385 ;
+    shadow12 <= \$3515 ;
   always @(posedge clk)
-    shadow13 <= \$3386 ;
+    shadow13 <= \$3516 ;
   always @(posedge clk)
-    shadow14 <= \$3387 ;
+    shadow14 <= \$3517 ;
   always @(posedge clk)
-    shadow15 <= \$3388 ;
+    shadow15 <= \$3518 ;
   always @(posedge clk)
-    shadow16 <= \$3389 ;
+    shadow16 <= \$3519 ;
   always @(posedge clk)
-    shadow17 <= \$3390 ;
+    shadow17 <= \$3520 ;
   always @(posedge clk)
-    shadow18 <= \$3391 ;
+    shadow18 <= \$3521 ;
   always @(posedge clk)
-    shadow19 <= \$3392 ;
+    shadow19 <= \$3522 ;
   always @(posedge clk)
-    shadow20 <= \$3393 ;
+    shadow20 <= \$3523 ;
   always @(posedge clk)
-    shadow21 <= \$3394 ;
+    shadow21 <= \$3524 ;
   always @(posedge clk)
-    shadow22 <= \$3395 ;
+    shadow22 <= \$3525 ;
   always @(posedge clk)
-    shadow23 <= \$3396 ;
+    shadow23 <= \$3526 ;
   always @(posedge clk)
-    shadow24 <= \$3397 ;
+    shadow24 <= \$3527 ;
   always @(posedge clk)
-    shadow25 <= \$3398 ;
+    shadow25 <= \$3528 ;
   always @(posedge clk)
-    shadow26 <= \$3399 ;
+    shadow26 <= \$3529 ;
   always @(posedge clk)
-    shadow27 <= \$3400 ;
+    shadow27 <= \$3530 ;
   always @(posedge clk)
-    shadow28 <= \$3401 ;
+    shadow28 <= \$3531 ;
   always @(posedge clk)
-    shadow29 <= \$3402 ;
+    shadow29 <= \$3532 ;
   always @(posedge clk)
-    shadow30 <= \$3403 ;
+    shadow30 <= \$3533 ;
   always @(posedge clk)
-    shadow31 <= \$3404 ;
+    shadow31 <= \$3534 ;
   always @(posedge clk)
-    shadow32 <= \$3405 ;
+    shadow32 <= \$3535 ;
   always @(posedge clk)
-    shadow33 <= \$3406 ;
+    shadow33 <= \$3536 ;
   always @(posedge clk)
-    shadow34 <= \$3407 ;
+    shadow34 <= \$3537 ;
   always @(posedge clk)
-    shadow35 <= \$3408 ;
+    shadow35 <= \$3538 ;
   always @(posedge clk)
-    shadow36 <= \$3409 ;
+    shadow36 <= \$3539 ;
   always @(posedge clk)
-    shadow37 <= \$3410 ;
+    shadow37 <= \$3540 ;
   always @(posedge clk)
-    shadow38 <= \$3411 ;
+    shadow38 <= \$3541 ;
   always @(posedge clk)
-    shadow39 <= \$3412 ;
+    shadow39 <= \$3542 ;
   always @(posedge clk)
-    shadow40 <= \$3413 ;
+    shadow40 <= \$3543 ;
   always @(posedge clk)
-    shadow41 <= \$3414 ;
+    shadow41 <= \$3544 ;
   always @(posedge clk)
-    shadow42 <= \$3415 ;
+    shadow42 <= \$3545 ;
   always @(posedge clk)
-    shadow43 <= \$3416 ;
+    shadow43 <= \$3546 ;
   always @(posedge clk)
-    shadow44 <= \$3417 ;
+    shadow44 <= \$3547 ;
   always @(posedge clk)
-    shadow45 <= \$3418 ;
+    shadow45 <= \$3548 ;
   always @(posedge clk)
-    shadow46 <= \$3419 ;
+    shadow46 <= \$3549 ;
   always @(posedge clk)
-    shadow47 <= \$3420 ;
+    shadow47 <= \$3550 ;
   always @(posedge clk)
-    shadow48 <= \$3421 ;
+    shadow48 <= \$3551 ;
   always @(posedge clk)
-    shadow49 <= \$3422 ;
+    shadow49 <= \$3552 ;
   always @(posedge clk)
-    shadow50 <= \$3423 ;
+    shadow50 <= \$3553 ;
   always @(posedge clk)
-    shadow51 <= \$3424 ;
+    shadow51 <= \$3554 ;
   always @(posedge clk)
-    shadow52 <= \$3425 ;
+    shadow52 <= \$3555 ;
   always @(posedge clk)
-    shadow53 <= \$3426 ;
+    shadow53 <= \$3556 ;
   always @(posedge clk)
-    shadow54 <= \$3427 ;
+    shadow54 <= \$3557 ;
   always @(posedge clk)
-    shadow55 <= \$3428 ;
+    shadow55 <= \$3558 ;
   always @(posedge clk)
-    shadow56 <= \$3429 ;
+    shadow56 <= \$3559 ;
   always @(posedge clk)
-    shadow57 <= \$3430 ;
+    shadow57 <= \$3560 ;
   always @(posedge clk)
-    shadow58 <= \$3431 ;
+    shadow58 <= \$3561 ;
   always @(posedge clk)
-    shadow59 <= \$3432 ;
+    shadow59 <= \$3562 ;
   always @(posedge clk)
-    shadow60 <= \$3433 ;
+    shadow60 <= \$3563 ;
   always @(posedge clk)
-    shadow61 <= \$3434 ;
+    shadow61 <= \$3564 ;
   always @(posedge clk)
-    shadow62 <= \$3435 ;
+    shadow62 <= \$3565 ;
   always @(posedge clk)
-    shadow63 <= \$3436 ;
+    shadow63 <= \$3566 ;
   always @(posedge clk)
-    job_active <= \$3437 ;
+    job_active <= \$3567 ;
   always @(posedge clk)
-    job_active_c0 <= \$3438 ;
+    job_active_c0 <= \$3568 ;
   always @(posedge clk)
-    job_active_c1 <= \$3439 ;
+    job_active_c1 <= \$3569 ;
   always @(posedge clk)
-    job_active_c2 <= \$3440 ;
+    job_active_c2 <= \$3570 ;
   always @(posedge clk)
-    job_active_c3 <= \$3441 ;
+    job_active_c3 <= \$3571 ;
   always @(posedge clk)
-    job_active_c4 <= \$3442 ;
+    job_active_c4 <= \$3572 ;
   always @(posedge clk)
-    job_active_c5 <= \$3443 ;
+    job_active_c5 <= \$3573 ;
   always @(posedge clk)
-    job_active_c6 <= \$3444 ;
+    job_active_c6 <= \$3574 ;
   always @(posedge clk)
-    job_active_c7 <= \$3445 ;
+    job_active_c7 <= \$3575 ;
   always @(posedge clk)
-    job_kind <= \$3446 ;
+    job_kind <= \$3576 ;
   always @(posedge clk)
-    job_layer <= \$3447 ;
+    job_layer <= \$3577 ;
   always @(posedge clk)
-    job_pos <= \$3448 ;
+    job_pos <= \$3578 ;
   always @(posedge clk)
-    job_g <= \$3449 ;
+    job_g <= \$3579 ;
   always @(posedge clk)
-    job_k <= \$3450 ;
+    job_k <= \$3580 ;
   always @(posedge clk)
-    \$signal  <= \$3451 ;
+    \$signal  <= \$3581 ;
   always @(posedge clk)
-    p1_kind <= \$3452 ;
+    p1_kind <= \$3582 ;
   always @(posedge clk)
-    p1_layer <= \$3453 ;
+    p1_layer <= \$3583 ;
   always @(posedge clk)
-    p1_pos <= \$3454 ;
+    p1_pos <= \$3584 ;
   always @(posedge clk)
-    \$signal$812  <= \$3455 ;
+    \$signal$809  <= \$3585 ;
   always @(posedge clk)
-    p1_last <= \$3456 ;
+    p1_last <= \$3586 ;
   always @(posedge clk)
-    p1_addr <= \$3457 ;
+    p1_addr <= \$3587 ;
   always @(posedge clk)
-    i_pot <= \$3458 ;
+    i_pot <= \$3588 ;
   always @(posedge clk)
-    \i_pot$243  <= \$3459 ;
+    \i_pot$243  <= \$3589 ;
   always @(posedge clk)
-    \i_pot$252  <= \$3460 ;
+    \i_pot$252  <= \$3590 ;
   always @(posedge clk)
-    \i_pot$261  <= \$3461 ;
+    \i_pot$261  <= \$3591 ;
   always @(posedge clk)
-    credit <= \$3462 ;
+    credit <= \$3592 ;
   always @(posedge clk)
-    \$signal$301  <= \$3463 ;
+    \$signal$306  <= \$3593 ;
   always @(posedge clk)
-    p2_first <= \$3464 ;
+    p2_first <= \$3594 ;
   always @(posedge clk)
-    p2_addr <= \$3465 ;
+    p2_addr <= \$3595 ;
   always @(posedge clk)
-    \$signal$302  <= \$3466 ;
+    \$signal$307  <= \$3596 ;
   always @(posedge clk)
-    p3_addr <= \$3467 ;
+    p3_addr <= \$3597 ;
   always @(posedge clk)
-    p4_valid <= \$3468 ;
+    p4_valid <= \$3598 ;
   always @(posedge clk)
-    pool_wr__addr <= \$3469 ;
+    pool_wr__addr <= \$3599 ;
   always @(posedge clk)
-    p2_old0 <= \$3470 ;
+    p2_old0 <= \$3600 ;
   always @(posedge clk)
-    p2_pot0 <= \$3471 ;
+    p2_pot0 <= \$3601 ;
   always @(posedge clk)
-    pool_sum0 <= \$3472 ;
+    pool_sum0 <= \$3602 ;
   always @(posedge clk)
-    pool_sat0 <= \$3473 ;
+    pool_sat0 <= \$3603 ;
   always @(posedge clk)
-    p2_old1 <= \$3474 ;
+    p2_old1 <= \$3604 ;
   always @(posedge clk)
-    p2_pot1 <= \$3475 ;
+    p2_pot1 <= \$3605 ;
   always @(posedge clk)
-    pool_sum1 <= \$3476 ;
+    pool_sum1 <= \$3606 ;
   always @(posedge clk)
-    pool_sat1 <= \$3477 ;
+    pool_sat1 <= \$3607 ;
   always @(posedge clk)
-    p2_old2 <= \$3478 ;
+    p2_old2 <= \$3608 ;
   always @(posedge clk)
-    p2_pot2 <= \$3479 ;
+    p2_pot2 <= \$3609 ;
   always @(posedge clk)
-    pool_sum2 <= \$3480 ;
+    pool_sum2 <= \$3610 ;
   always @(posedge clk)
-    pool_sat2 <= \$3481 ;
+    pool_sat2 <= \$3611 ;
   always @(posedge clk)
-    p2_old3 <= \$3482 ;
+    p2_old3 <= \$3612 ;
   always @(posedge clk)
-    p2_pot3 <= \$3483 ;
+    p2_pot3 <= \$3613 ;
   always @(posedge clk)
-    pool_sum3 <= \$3484 ;
+    pool_sum3 <= \$3614 ;
   always @(posedge clk)
-    pool_sat3 <= \$3485 ;
+    pool_sat3 <= \$3615 ;
   always @(posedge clk)
-    trace__valid <= \$3486 ;
+    trace__valid <= \$3616 ;
   always @(posedge clk)
-    \$signature__en$287  <= \$3487 ;
+    \$signature__en$287  <= \$3617 ;
   always @(posedge clk)
-    word <= \$3488 ;
+    word <= \$3618 ;
   always @(posedge clk)
-    \$signature__addr$283  <= \$3489 ;
+    \$signature__addr$283  <= \$3619 ;
   always @(posedge clk)
-    trace__payload <= \$3490 ;
+    trace__payload <= \$3620 ;
   always @(posedge clk)
-    spk_word <= \$3491 ;
+    spk_word <= \$3621 ;
   always @(posedge clk)
-    spikes__payload <= \$3492 ;
+    spikes__payload <= \$3622 ;
   always @(posedge clk)
-    all_idle <= \$3493 ;
+    load_ok <= \$3623 ;
   always @(posedge clk)
-    load_ok <= \$3494 ;
+    lp <= \$3624 ;
   always @(posedge clk)
-    lp <= \$3495 ;
+    asm <= \$3625 ;
   always @(posedge clk)
-    asm <= \$3496 ;
+    ox <= \$3626 ;
   always @(posedge clk)
-    ox <= \$3497 ;
+    oy <= \$3627 ;
   always @(posedge clk)
-    oy <= \$3498 ;
+    pos <= \$3628 ;
   always @(posedge clk)
-    pos <= \$3499 ;
+    gc <= \$3629 ;
   always @(posedge clk)
-    gc <= \$3500 ;
+    ch <= \$3630 ;
   always @(posedge clk)
-    ch <= \$3501 ;
+    ki <= \$3631 ;
   always @(posedge clk)
-    ki <= \$3502 ;
+    kj <= \$3632 ;
   always @(posedge clk)
-    kj <= \$3503 ;
+    seq_state <= \$3633 ;
   always @(posedge clk)
-    seq_state <= \$3504 ;
+    cur <= \$3634 ;
   always @(posedge clk)
-    cur <= \$3505 ;
+    todo <= \$3635 ;
   always @(posedge clk)
-    todo <= \$3506 ;
+    todo_empty <= \$3636 ;
   always @(posedge clk)
-    todo_empty <= \$3507 ;
-  always @(posedge clk)
-    pw_first <= \$3508 ;
+    pw_first <= \$3637 ;
   \edgekws_board.ext.step0  step0 (
     .ce(1'h1),
     .clk(clk),
@@ -23282,8 +23446,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$6399$0 (p_rd__data[51:0]),
-    .\port$6405$0 (pool_rd__data[19:0]),
+    .\port$6534$0 (p_rd__data[51:0]),
+    .\port$6540$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -23295,10 +23459,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$246 ),
     .i_top(\i_top$249 ),
     .i_valid(\i_valid$242 ),
-    .o_act(\o_act$832 ),
-    .o_busy(\o_busy$304 ),
-    .\port$6399$52 (p_rd__data[103:52]),
-    .\port$6405$20 (pool_rd__data[39:20]),
+    .o_act(\o_act$829 ),
+    .o_busy(\o_busy$309 ),
+    .\port$6534$52 (p_rd__data[103:52]),
+    .\port$6540$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -23308,10 +23472,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$255 ),
     .i_top(\i_top$258 ),
     .i_valid(\i_valid$251 ),
-    .o_act(\o_act$833 ),
-    .o_busy(\o_busy$305 ),
-    .\port$6399$104 (p_rd__data[155:104]),
-    .\port$6405$40 (pool_rd__data[59:40]),
+    .o_act(\o_act$830 ),
+    .o_busy(\o_busy$310 ),
+    .\port$6534$104 (p_rd__data[155:104]),
+    .\port$6540$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -23321,10 +23485,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$264 ),
     .i_top(\i_top$267 ),
     .i_valid(\i_valid$260 ),
-    .o_act(\o_act$834 ),
-    .o_busy(\o_busy$306 ),
-    .\port$6399$156 (p_rd__data[207:156]),
-    .\port$6405$60 (pool_rd__data[79:60]),
+    .o_act(\o_act$831 ),
+    .o_busy(\o_busy$311 ),
+    .\port$6534$156 (p_rd__data[207:156]),
+    .\port$6540$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -23401,250 +23565,250 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$101  = 3'h0;
+    \$123  = 3'h0;
     casez (ox)
       5'h00:
-          \$101  = 3'h2;
+          \$123  = 3'h2;
       5'h01:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h02:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h03:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h04:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h05:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h06:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h07:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h08:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h09:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0a:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0b:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0c:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0d:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0e:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h0f:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h10:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h11:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h12:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h13:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h14:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h15:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h16:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h17:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h18:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
       5'h19:
-          \$101  = 3'h0;
+          \$123  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$103  = 3'h0;
+    \$125  = 3'h0;
     casez (oy)
       3'h0:
-          \$103  = 3'h1;
+          \$125  = 3'h1;
       3'h1:
-          \$103  = 3'h0;
+          \$125  = 3'h0;
       3'h2:
-          \$103  = 3'h0;
+          \$125  = 3'h0;
       3'h3:
-          \$103  = 3'h0;
+          \$125  = 3'h0;
       3'h4:
-          \$103  = 3'h0;
+          \$125  = 3'h0;
       3'h5:
-          \$103  = 3'h0;
+          \$125  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$109  = 3'h0;
+    \$131  = 3'h0;
     casez (oy)
       3'h0:
-          \$109  = 3'h4;
+          \$131  = 3'h4;
       3'h1:
-          \$109  = 3'h4;
+          \$131  = 3'h4;
       3'h2:
-          \$109  = 3'h4;
+          \$131  = 3'h4;
       3'h3:
-          \$109  = 3'h4;
+          \$131  = 3'h4;
       3'h4:
-          \$109  = 3'h2;
+          \$131  = 3'h2;
       3'h5:
-          \$109  = 3'h2;
+          \$131  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$112  = 3'h0;
+    \$134  = 3'h0;
     casez (ox)
       5'h00:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h01:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h02:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h03:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h04:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h05:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h06:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h07:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h08:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h09:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0a:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0b:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0c:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0d:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0e:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h0f:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h10:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h11:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h12:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h13:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h14:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h15:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h16:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h17:
-          \$112  = 3'h4;
+          \$134  = 3'h4;
       5'h18:
-          \$112  = 3'h2;
+          \$134  = 3'h2;
       5'h19:
-          \$112  = 3'h2;
+          \$134  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$115  = 16'h0000;
+    \$137  = 16'h0000;
     casez (ox)
       5'h00:
-          \$115  = 16'hffec;
+          \$137  = 16'hffec;
       5'h01:
-          \$115  = 16'h0000;
+          \$137  = 16'h0000;
       5'h02:
-          \$115  = 16'h0014;
+          \$137  = 16'h0014;
       5'h03:
-          \$115  = 16'h0028;
+          \$137  = 16'h0028;
       5'h04:
-          \$115  = 16'h003c;
+          \$137  = 16'h003c;
       5'h05:
-          \$115  = 16'h0050;
+          \$137  = 16'h0050;
       5'h06:
-          \$115  = 16'h0064;
+          \$137  = 16'h0064;
       5'h07:
-          \$115  = 16'h0078;
+          \$137  = 16'h0078;
       5'h08:
-          \$115  = 16'h008c;
+          \$137  = 16'h008c;
       5'h09:
-          \$115  = 16'h00a0;
+          \$137  = 16'h00a0;
       5'h0a:
-          \$115  = 16'h00b4;
+          \$137  = 16'h00b4;
       5'h0b:
-          \$115  = 16'h00c8;
+          \$137  = 16'h00c8;
       5'h0c:
-          \$115  = 16'h00dc;
+          \$137  = 16'h00dc;
       5'h0d:
-          \$115  = 16'h00f0;
+          \$137  = 16'h00f0;
       5'h0e:
-          \$115  = 16'h0104;
+          \$137  = 16'h0104;
       5'h0f:
-          \$115  = 16'h0118;
+          \$137  = 16'h0118;
       5'h10:
-          \$115  = 16'h012c;
+          \$137  = 16'h012c;
       5'h11:
-          \$115  = 16'h0140;
+          \$137  = 16'h0140;
       5'h12:
-          \$115  = 16'h0154;
+          \$137  = 16'h0154;
       5'h13:
-          \$115  = 16'h0168;
+          \$137  = 16'h0168;
       5'h14:
-          \$115  = 16'h017c;
+          \$137  = 16'h017c;
       5'h15:
-          \$115  = 16'h0190;
+          \$137  = 16'h0190;
       5'h16:
-          \$115  = 16'h01a4;
+          \$137  = 16'h01a4;
       5'h17:
-          \$115  = 16'h01b8;
+          \$137  = 16'h01b8;
       5'h18:
-          \$115  = 16'h01cc;
+          \$137  = 16'h01cc;
       5'h19:
-          \$115  = 16'h0000;
+          \$137  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$116  = 11'h000;
+    \$138  = 11'h000;
     casez (oy)
       3'h0:
-          \$116  = 11'h7ff;
+          \$138  = 11'h7ff;
       3'h1:
-          \$116  = 11'h001;
+          \$138  = 11'h001;
       3'h2:
-          \$116  = 11'h003;
+          \$138  = 11'h003;
       3'h3:
-          \$116  = 11'h005;
+          \$138  = 11'h005;
       3'h4:
-          \$116  = 11'h007;
+          \$138  = 11'h007;
       3'h5:
-          \$116  = 11'h000;
+          \$138  = 11'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$118  = 6'h00;
+    \$140  = 6'h00;
     casez (ki)
       3'h0:
-          \$118  = 6'h00;
+          \$140  = 6'h00;
       3'h1:
-          \$118  = 6'h0a;
+          \$140  = 6'h0a;
       3'h2:
-          \$118  = 6'h14;
+          \$140  = 6'h14;
       3'h3:
-          \$118  = 6'h1e;
+          \$140  = 6'h1e;
       3'h4:
-          \$118  = 6'h28;
+          \$140  = 6'h28;
       3'h5:
-          \$118  = 6'h32;
+          \$140  = 6'h32;
       3'h6:
-          \$118  = 6'h32;
+          \$140  = 6'h32;
     endcase
   end
   always @* begin
@@ -23652,347 +23816,347 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$120  = 1'h0;
+          \$142  = 1'h0;
       1'h1:
-          \$120  = 1'h0;
+          \$142  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$122  = 5'h00;
+    \$144  = 5'h00;
     casez (ki)
       3'h0:
-          \$122  = 5'h00;
+          \$144  = 5'h00;
       3'h1:
-          \$122  = 5'h05;
+          \$144  = 5'h05;
       3'h2:
-          \$122  = 5'h0a;
+          \$144  = 5'h0a;
       3'h3:
-          \$122  = 5'h0f;
+          \$144  = 5'h0f;
       3'h4:
-          \$122  = 5'h14;
+          \$144  = 5'h14;
       3'h5:
-          \$122  = 5'h14;
+          \$144  = 5'h14;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$126  = 3'h0;
+    \$148  = 3'h0;
     casez (oy)
       3'h0:
-          \$126  = 3'h4;
+          \$148  = 3'h4;
       3'h1:
-          \$126  = 3'h4;
+          \$148  = 3'h4;
       3'h2:
-          \$126  = 3'h4;
+          \$148  = 3'h4;
       3'h3:
-          \$126  = 3'h4;
+          \$148  = 3'h4;
       3'h4:
-          \$126  = 3'h2;
+          \$148  = 3'h2;
       3'h5:
-          \$126  = 3'h2;
+          \$148  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = 3'h0;
+    \$151  = 3'h0;
     casez (ox)
       5'h00:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h01:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h02:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h03:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h04:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h05:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h06:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h07:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h08:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h09:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0a:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0b:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0c:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0d:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0e:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h0f:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h10:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h11:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h12:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h13:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h14:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h15:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h16:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h17:
-          \$129  = 3'h4;
+          \$151  = 3'h4;
       5'h18:
-          \$129  = 3'h2;
+          \$151  = 3'h2;
       5'h19:
-          \$129  = 3'h2;
+          \$151  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$134  = 2'h0;
+    \$156  = 2'h0;
     casez (ox)
       5'h00:
-          \$134  = 2'h1;
+          \$156  = 2'h1;
       5'h01:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h02:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h03:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h04:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h05:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h06:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h07:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h08:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h09:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0a:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0b:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0c:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0d:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0e:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h0f:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h10:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h11:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h12:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h13:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h14:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h15:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h16:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h17:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h18:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
       5'h19:
-          \$134  = 2'h0;
+          \$156  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$136  = 2'h0;
+    \$158  = 2'h0;
     casez (oy)
       3'h0:
-          \$136  = 2'h1;
+          \$158  = 2'h1;
       3'h1:
-          \$136  = 2'h0;
+          \$158  = 2'h0;
       3'h2:
-          \$136  = 2'h0;
+          \$158  = 2'h0;
       3'h3:
-          \$136  = 2'h0;
+          \$158  = 2'h0;
       3'h4:
-          \$136  = 2'h0;
+          \$158  = 2'h0;
       3'h5:
-          \$136  = 2'h0;
+          \$158  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$139  = 2'h0;
+    \$161  = 2'h0;
     casez (oy)
       3'h0:
-          \$139  = 2'h2;
+          \$161  = 2'h2;
       3'h1:
-          \$139  = 2'h2;
+          \$161  = 2'h2;
       3'h2:
-          \$139  = 2'h2;
+          \$161  = 2'h2;
       3'h3:
-          \$139  = 2'h2;
+          \$161  = 2'h2;
       3'h4:
-          \$139  = 2'h1;
+          \$161  = 2'h1;
       3'h5:
-          \$139  = 2'h1;
+          \$161  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$141  = 2'h0;
+    \$163  = 2'h0;
     casez (ox)
       5'h00:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h01:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h02:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h03:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h04:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h05:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h06:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h07:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h08:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h09:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0a:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0b:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0c:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0d:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0e:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h0f:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h10:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h11:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h12:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h13:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h14:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h15:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h16:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h17:
-          \$141  = 2'h2;
+          \$163  = 2'h2;
       5'h18:
-          \$141  = 2'h1;
+          \$163  = 2'h1;
       5'h19:
-          \$141  = 2'h1;
+          \$163  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = 13'h0000;
+    \$166  = 13'h0000;
     casez (ox)
       5'h00:
-          \$144  = 13'h1ffb;
+          \$166  = 13'h1ffb;
       5'h01:
-          \$144  = 13'h0000;
+          \$166  = 13'h0000;
       5'h02:
-          \$144  = 13'h0005;
+          \$166  = 13'h0005;
       5'h03:
-          \$144  = 13'h000a;
+          \$166  = 13'h000a;
       5'h04:
-          \$144  = 13'h000f;
+          \$166  = 13'h000f;
       5'h05:
-          \$144  = 13'h0014;
+          \$166  = 13'h0014;
       5'h06:
-          \$144  = 13'h0019;
+          \$166  = 13'h0019;
       5'h07:
-          \$144  = 13'h001e;
+          \$166  = 13'h001e;
       5'h08:
-          \$144  = 13'h0023;
+          \$166  = 13'h0023;
       5'h09:
-          \$144  = 13'h0028;
+          \$166  = 13'h0028;
       5'h0a:
-          \$144  = 13'h002d;
+          \$166  = 13'h002d;
       5'h0b:
-          \$144  = 13'h0032;
+          \$166  = 13'h0032;
       5'h0c:
-          \$144  = 13'h0037;
+          \$166  = 13'h0037;
       5'h0d:
-          \$144  = 13'h003c;
+          \$166  = 13'h003c;
       5'h0e:
-          \$144  = 13'h0041;
+          \$166  = 13'h0041;
       5'h0f:
-          \$144  = 13'h0046;
+          \$166  = 13'h0046;
       5'h10:
-          \$144  = 13'h004b;
+          \$166  = 13'h004b;
       5'h11:
-          \$144  = 13'h0050;
+          \$166  = 13'h0050;
       5'h12:
-          \$144  = 13'h0055;
+          \$166  = 13'h0055;
       5'h13:
-          \$144  = 13'h005a;
+          \$166  = 13'h005a;
       5'h14:
-          \$144  = 13'h005f;
+          \$166  = 13'h005f;
       5'h15:
-          \$144  = 13'h0064;
+          \$166  = 13'h0064;
       5'h16:
-          \$144  = 13'h0069;
+          \$166  = 13'h0069;
       5'h17:
-          \$144  = 13'h006e;
+          \$166  = 13'h006e;
       5'h18:
-          \$144  = 13'h0073;
+          \$166  = 13'h0073;
       5'h19:
-          \$144  = 13'h0000;
+          \$166  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$145  = 9'h000;
+    \$167  = 9'h000;
     casez (oy)
       3'h0:
-          \$145  = 9'h1ff;
+          \$167  = 9'h1ff;
       3'h1:
-          \$145  = 9'h000;
+          \$167  = 9'h000;
       3'h2:
-          \$145  = 9'h001;
+          \$167  = 9'h001;
       3'h3:
-          \$145  = 9'h002;
+          \$167  = 9'h002;
       3'h4:
-          \$145  = 9'h003;
+          \$167  = 9'h003;
       3'h5:
-          \$145  = 9'h000;
+          \$167  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$147  = 4'h0;
+    \$169  = 4'h0;
     casez (ki)
       3'h0:
-          \$147  = 4'h0;
+          \$169  = 4'h0;
       3'h1:
-          \$147  = 4'h5;
+          \$169  = 4'h5;
       3'h2:
-          \$147  = 4'ha;
+          \$169  = 4'ha;
       3'h3:
-          \$147  = 4'hf;
+          \$169  = 4'hf;
       3'h4:
-          \$147  = 4'hf;
+          \$169  = 4'hf;
     endcase
   end
   always @* begin
@@ -24000,23 +24164,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$149  = 5'h19;
+          \$171  = 5'h19;
       1'h1:
-          \$149  = 5'h19;
+          \$171  = 5'h19;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = 3'h0;
+    \$172  = 3'h0;
     casez (ki)
       3'h0:
-          \$150  = 3'h0;
+          \$172  = 3'h0;
       3'h1:
-          \$150  = 3'h3;
+          \$172  = 3'h3;
       3'h2:
-          \$150  = 3'h6;
+          \$172  = 3'h6;
       3'h3:
-          \$150  = 3'h6;
+          \$172  = 3'h6;
     endcase
   end
   always @* begin
@@ -24024,253 +24188,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$159  = 6'h22;
+          \$181  = 6'h22;
       1'h1:
-          \$159  = 6'h22;
+          \$181  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = 2'h0;
+    \$184  = 2'h0;
     casez (ox)
       5'h00:
-          \$162  = 2'h1;
+          \$184  = 2'h1;
       5'h01:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h02:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h03:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h04:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h05:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h06:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h07:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h08:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h09:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0a:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0b:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0c:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0d:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0e:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h0f:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h10:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h11:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h12:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h13:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h14:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h15:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h16:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h17:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h18:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
       5'h19:
-          \$162  = 2'h0;
+          \$184  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = 2'h0;
+    \$186  = 2'h0;
     casez (oy)
       3'h0:
-          \$164  = 2'h1;
+          \$186  = 2'h1;
       3'h1:
-          \$164  = 2'h0;
+          \$186  = 2'h0;
       3'h2:
-          \$164  = 2'h0;
+          \$186  = 2'h0;
       3'h3:
-          \$164  = 2'h0;
+          \$186  = 2'h0;
       3'h4:
-          \$164  = 2'h0;
+          \$186  = 2'h0;
       3'h5:
-          \$164  = 2'h0;
+          \$186  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = 2'h0;
+    \$189  = 2'h0;
     casez (oy)
       3'h0:
-          \$167  = 2'h2;
+          \$189  = 2'h2;
       3'h1:
-          \$167  = 2'h2;
+          \$189  = 2'h2;
       3'h2:
-          \$167  = 2'h2;
+          \$189  = 2'h2;
       3'h3:
-          \$167  = 2'h2;
+          \$189  = 2'h2;
       3'h4:
-          \$167  = 2'h1;
+          \$189  = 2'h1;
       3'h5:
-          \$167  = 2'h1;
+          \$189  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = 2'h0;
+    \$191  = 2'h0;
     casez (ox)
       5'h00:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h01:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h02:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h03:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h04:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h05:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h06:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h07:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h08:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h09:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0a:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0b:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0c:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0d:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0e:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h0f:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h10:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h11:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h12:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h13:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h14:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h15:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h16:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h17:
-          \$169  = 2'h2;
+          \$191  = 2'h2;
       5'h18:
-          \$169  = 2'h1;
+          \$191  = 2'h1;
       5'h19:
-          \$169  = 2'h1;
+          \$191  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = 13'h0000;
+    \$194  = 13'h0000;
     casez (ox)
       5'h00:
-          \$172  = 13'h0078;
+          \$194  = 13'h0078;
       5'h01:
-          \$172  = 13'h007d;
+          \$194  = 13'h007d;
       5'h02:
-          \$172  = 13'h0082;
+          \$194  = 13'h0082;
       5'h03:
-          \$172  = 13'h0087;
+          \$194  = 13'h0087;
       5'h04:
-          \$172  = 13'h008c;
+          \$194  = 13'h008c;
       5'h05:
-          \$172  = 13'h0091;
+          \$194  = 13'h0091;
       5'h06:
-          \$172  = 13'h0096;
+          \$194  = 13'h0096;
       5'h07:
-          \$172  = 13'h009b;
+          \$194  = 13'h009b;
       5'h08:
-          \$172  = 13'h00a0;
+          \$194  = 13'h00a0;
       5'h09:
-          \$172  = 13'h00a5;
+          \$194  = 13'h00a5;
       5'h0a:
-          \$172  = 13'h00aa;
+          \$194  = 13'h00aa;
       5'h0b:
-          \$172  = 13'h00af;
+          \$194  = 13'h00af;
       5'h0c:
-          \$172  = 13'h00b4;
+          \$194  = 13'h00b4;
       5'h0d:
-          \$172  = 13'h00b9;
+          \$194  = 13'h00b9;
       5'h0e:
-          \$172  = 13'h00be;
+          \$194  = 13'h00be;
       5'h0f:
-          \$172  = 13'h00c3;
+          \$194  = 13'h00c3;
       5'h10:
-          \$172  = 13'h00c8;
+          \$194  = 13'h00c8;
       5'h11:
-          \$172  = 13'h00cd;
+          \$194  = 13'h00cd;
       5'h12:
-          \$172  = 13'h00d2;
+          \$194  = 13'h00d2;
       5'h13:
-          \$172  = 13'h00d7;
+          \$194  = 13'h00d7;
       5'h14:
-          \$172  = 13'h00dc;
+          \$194  = 13'h00dc;
       5'h15:
-          \$172  = 13'h00e1;
+          \$194  = 13'h00e1;
       5'h16:
-          \$172  = 13'h00e6;
+          \$194  = 13'h00e6;
       5'h17:
-          \$172  = 13'h00eb;
+          \$194  = 13'h00eb;
       5'h18:
-          \$172  = 13'h00f0;
+          \$194  = 13'h00f0;
       5'h19:
-          \$172  = 13'h007d;
+          \$194  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = 9'h000;
+    \$195  = 9'h000;
     casez (oy)
       3'h0:
-          \$173  = 9'h1ff;
+          \$195  = 9'h1ff;
       3'h1:
-          \$173  = 9'h000;
+          \$195  = 9'h000;
       3'h2:
-          \$173  = 9'h001;
+          \$195  = 9'h001;
       3'h3:
-          \$173  = 9'h002;
+          \$195  = 9'h002;
       3'h4:
-          \$173  = 9'h003;
+          \$195  = 9'h003;
       3'h5:
-          \$173  = 9'h000;
+          \$195  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = 4'h0;
+    \$197  = 4'h0;
     casez (ki)
       3'h0:
-          \$175  = 4'h0;
+          \$197  = 4'h0;
       3'h1:
-          \$175  = 4'h5;
+          \$197  = 4'h5;
       3'h2:
-          \$175  = 4'ha;
+          \$197  = 4'ha;
       3'h3:
-          \$175  = 4'hf;
+          \$197  = 4'hf;
       3'h4:
-          \$175  = 4'hf;
+          \$197  = 4'hf;
     endcase
   end
   always @* begin
@@ -24278,23 +24442,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$177  = 7'h62;
+          \$199  = 7'h62;
       1'h1:
-          \$177  = 7'h62;
+          \$199  = 7'h62;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = 3'h0;
+    \$200  = 3'h0;
     casez (ki)
       3'h0:
-          \$178  = 3'h0;
+          \$200  = 3'h0;
       3'h1:
-          \$178  = 3'h3;
+          \$200  = 3'h3;
       3'h2:
-          \$178  = 3'h6;
+          \$200  = 3'h6;
       3'h3:
-          \$178  = 3'h6;
+          \$200  = 3'h6;
     endcase
   end
   always @* begin
@@ -24302,253 +24466,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$187  = 7'h6b;
+          \$209  = 7'h6b;
       1'h1:
-          \$187  = 7'h6b;
+          \$209  = 7'h6b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = 2'h0;
+    \$212  = 2'h0;
     casez (ox)
       5'h00:
-          \$190  = 2'h1;
+          \$212  = 2'h1;
       5'h01:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h02:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h03:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h04:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h05:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h06:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h07:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h08:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h09:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0a:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0b:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0c:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0d:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0e:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h0f:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h10:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h11:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h12:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h13:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h14:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h15:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h16:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h17:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h18:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
       5'h19:
-          \$190  = 2'h0;
+          \$212  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = 2'h0;
+    \$214  = 2'h0;
     casez (oy)
       3'h0:
-          \$192  = 2'h1;
+          \$214  = 2'h1;
       3'h1:
-          \$192  = 2'h0;
+          \$214  = 2'h0;
       3'h2:
-          \$192  = 2'h0;
+          \$214  = 2'h0;
       3'h3:
-          \$192  = 2'h0;
+          \$214  = 2'h0;
       3'h4:
-          \$192  = 2'h0;
+          \$214  = 2'h0;
       3'h5:
-          \$192  = 2'h0;
+          \$214  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = 2'h0;
+    \$217  = 2'h0;
     casez (oy)
       3'h0:
-          \$195  = 2'h2;
+          \$217  = 2'h2;
       3'h1:
-          \$195  = 2'h2;
+          \$217  = 2'h2;
       3'h2:
-          \$195  = 2'h2;
+          \$217  = 2'h2;
       3'h3:
-          \$195  = 2'h2;
+          \$217  = 2'h2;
       3'h4:
-          \$195  = 2'h1;
+          \$217  = 2'h1;
       3'h5:
-          \$195  = 2'h1;
+          \$217  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = 2'h0;
+    \$219  = 2'h0;
     casez (ox)
       5'h00:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h01:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h02:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h03:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h04:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h05:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h06:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h07:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h08:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h09:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0a:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0b:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0c:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0d:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0e:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h0f:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h10:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h11:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h12:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h13:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h14:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h15:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h16:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h17:
-          \$197  = 2'h2;
+          \$219  = 2'h2;
       5'h18:
-          \$197  = 2'h1;
+          \$219  = 2'h1;
       5'h19:
-          \$197  = 2'h1;
+          \$219  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = 13'h0000;
+    \$222  = 13'h0000;
     casez (ox)
       5'h00:
-          \$200  = 13'h1ffb;
+          \$222  = 13'h1ffb;
       5'h01:
-          \$200  = 13'h0000;
+          \$222  = 13'h0000;
       5'h02:
-          \$200  = 13'h0005;
+          \$222  = 13'h0005;
       5'h03:
-          \$200  = 13'h000a;
+          \$222  = 13'h000a;
       5'h04:
-          \$200  = 13'h000f;
+          \$222  = 13'h000f;
       5'h05:
-          \$200  = 13'h0014;
+          \$222  = 13'h0014;
       5'h06:
-          \$200  = 13'h0019;
+          \$222  = 13'h0019;
       5'h07:
-          \$200  = 13'h001e;
+          \$222  = 13'h001e;
       5'h08:
-          \$200  = 13'h0023;
+          \$222  = 13'h0023;
       5'h09:
-          \$200  = 13'h0028;
+          \$222  = 13'h0028;
       5'h0a:
-          \$200  = 13'h002d;
+          \$222  = 13'h002d;
       5'h0b:
-          \$200  = 13'h0032;
+          \$222  = 13'h0032;
       5'h0c:
-          \$200  = 13'h0037;
+          \$222  = 13'h0037;
       5'h0d:
-          \$200  = 13'h003c;
+          \$222  = 13'h003c;
       5'h0e:
-          \$200  = 13'h0041;
+          \$222  = 13'h0041;
       5'h0f:
-          \$200  = 13'h0046;
+          \$222  = 13'h0046;
       5'h10:
-          \$200  = 13'h004b;
+          \$222  = 13'h004b;
       5'h11:
-          \$200  = 13'h0050;
+          \$222  = 13'h0050;
       5'h12:
-          \$200  = 13'h0055;
+          \$222  = 13'h0055;
       5'h13:
-          \$200  = 13'h005a;
+          \$222  = 13'h005a;
       5'h14:
-          \$200  = 13'h005f;
+          \$222  = 13'h005f;
       5'h15:
-          \$200  = 13'h0064;
+          \$222  = 13'h0064;
       5'h16:
-          \$200  = 13'h0069;
+          \$222  = 13'h0069;
       5'h17:
-          \$200  = 13'h006e;
+          \$222  = 13'h006e;
       5'h18:
-          \$200  = 13'h0073;
+          \$222  = 13'h0073;
       5'h19:
-          \$200  = 13'h0000;
+          \$222  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = 9'h000;
+    \$223  = 9'h000;
     casez (oy)
       3'h0:
-          \$201  = 9'h1ff;
+          \$223  = 9'h1ff;
       3'h1:
-          \$201  = 9'h000;
+          \$223  = 9'h000;
       3'h2:
-          \$201  = 9'h001;
+          \$223  = 9'h001;
       3'h3:
-          \$201  = 9'h002;
+          \$223  = 9'h002;
       3'h4:
-          \$201  = 9'h003;
+          \$223  = 9'h003;
       3'h5:
-          \$201  = 9'h000;
+          \$223  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = 4'h0;
+    \$225  = 4'h0;
     casez (ki)
       3'h0:
-          \$203  = 4'h0;
+          \$225  = 4'h0;
       3'h1:
-          \$203  = 4'h5;
+          \$225  = 4'h5;
       3'h2:
-          \$203  = 4'ha;
+          \$225  = 4'ha;
       3'h3:
-          \$203  = 4'hf;
+          \$225  = 4'hf;
       3'h4:
-          \$203  = 4'hf;
+          \$225  = 4'hf;
     endcase
   end
   always @* begin
@@ -24556,23 +24720,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$205  = 8'hab;
+          \$227  = 8'hab;
       1'h1:
-          \$205  = 8'hab;
+          \$227  = 8'hab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = 3'h0;
+    \$228  = 3'h0;
     casez (ki)
       3'h0:
-          \$206  = 3'h0;
+          \$228  = 3'h0;
       3'h1:
-          \$206  = 3'h3;
+          \$228  = 3'h3;
       3'h2:
-          \$206  = 3'h6;
+          \$228  = 3'h6;
       3'h3:
-          \$206  = 3'h6;
+          \$228  = 3'h6;
     endcase
   end
   always @* begin
@@ -24580,253 +24744,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$215  = 8'hb4;
+          \$237  = 8'hb4;
       1'h1:
-          \$215  = 8'hb4;
+          \$237  = 8'hb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$218  = 2'h0;
+    \$240  = 2'h0;
     casez (ox)
       5'h00:
-          \$218  = 2'h1;
+          \$240  = 2'h1;
       5'h01:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h02:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h03:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h04:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h05:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h06:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h07:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h08:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h09:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0a:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0b:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0c:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0d:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0e:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h0f:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h10:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h11:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h12:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h13:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h14:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h15:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h16:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h17:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h18:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
       5'h19:
-          \$218  = 2'h0;
+          \$240  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$220  = 2'h0;
+    \$242  = 2'h0;
     casez (oy)
       3'h0:
-          \$220  = 2'h1;
+          \$242  = 2'h1;
       3'h1:
-          \$220  = 2'h0;
+          \$242  = 2'h0;
       3'h2:
-          \$220  = 2'h0;
+          \$242  = 2'h0;
       3'h3:
-          \$220  = 2'h0;
+          \$242  = 2'h0;
       3'h4:
-          \$220  = 2'h0;
+          \$242  = 2'h0;
       3'h5:
-          \$220  = 2'h0;
+          \$242  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$223  = 2'h0;
+    \$245  = 2'h0;
     casez (oy)
       3'h0:
-          \$223  = 2'h2;
+          \$245  = 2'h2;
       3'h1:
-          \$223  = 2'h2;
+          \$245  = 2'h2;
       3'h2:
-          \$223  = 2'h2;
+          \$245  = 2'h2;
       3'h3:
-          \$223  = 2'h2;
+          \$245  = 2'h2;
       3'h4:
-          \$223  = 2'h1;
+          \$245  = 2'h1;
       3'h5:
-          \$223  = 2'h1;
+          \$245  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = 2'h0;
+    \$247  = 2'h0;
     casez (ox)
       5'h00:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h01:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h02:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h03:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h04:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h05:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h06:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h07:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h08:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h09:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0a:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0b:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0c:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0d:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0e:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h0f:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h10:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h11:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h12:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h13:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h14:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h15:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h16:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h17:
-          \$225  = 2'h2;
+          \$247  = 2'h2;
       5'h18:
-          \$225  = 2'h1;
+          \$247  = 2'h1;
       5'h19:
-          \$225  = 2'h1;
+          \$247  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$228  = 13'h0000;
+    \$250  = 13'h0000;
     casez (ox)
       5'h00:
-          \$228  = 13'h0078;
+          \$250  = 13'h0078;
       5'h01:
-          \$228  = 13'h007d;
+          \$250  = 13'h007d;
       5'h02:
-          \$228  = 13'h0082;
+          \$250  = 13'h0082;
       5'h03:
-          \$228  = 13'h0087;
+          \$250  = 13'h0087;
       5'h04:
-          \$228  = 13'h008c;
+          \$250  = 13'h008c;
       5'h05:
-          \$228  = 13'h0091;
+          \$250  = 13'h0091;
       5'h06:
-          \$228  = 13'h0096;
+          \$250  = 13'h0096;
       5'h07:
-          \$228  = 13'h009b;
+          \$250  = 13'h009b;
       5'h08:
-          \$228  = 13'h00a0;
+          \$250  = 13'h00a0;
       5'h09:
-          \$228  = 13'h00a5;
+          \$250  = 13'h00a5;
       5'h0a:
-          \$228  = 13'h00aa;
+          \$250  = 13'h00aa;
       5'h0b:
-          \$228  = 13'h00af;
+          \$250  = 13'h00af;
       5'h0c:
-          \$228  = 13'h00b4;
+          \$250  = 13'h00b4;
       5'h0d:
-          \$228  = 13'h00b9;
+          \$250  = 13'h00b9;
       5'h0e:
-          \$228  = 13'h00be;
+          \$250  = 13'h00be;
       5'h0f:
-          \$228  = 13'h00c3;
+          \$250  = 13'h00c3;
       5'h10:
-          \$228  = 13'h00c8;
+          \$250  = 13'h00c8;
       5'h11:
-          \$228  = 13'h00cd;
+          \$250  = 13'h00cd;
       5'h12:
-          \$228  = 13'h00d2;
+          \$250  = 13'h00d2;
       5'h13:
-          \$228  = 13'h00d7;
+          \$250  = 13'h00d7;
       5'h14:
-          \$228  = 13'h00dc;
+          \$250  = 13'h00dc;
       5'h15:
-          \$228  = 13'h00e1;
+          \$250  = 13'h00e1;
       5'h16:
-          \$228  = 13'h00e6;
+          \$250  = 13'h00e6;
       5'h17:
-          \$228  = 13'h00eb;
+          \$250  = 13'h00eb;
       5'h18:
-          \$228  = 13'h00f0;
+          \$250  = 13'h00f0;
       5'h19:
-          \$228  = 13'h007d;
+          \$250  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$229  = 9'h000;
+    \$251  = 9'h000;
     casez (oy)
       3'h0:
-          \$229  = 9'h1ff;
+          \$251  = 9'h1ff;
       3'h1:
-          \$229  = 9'h000;
+          \$251  = 9'h000;
       3'h2:
-          \$229  = 9'h001;
+          \$251  = 9'h001;
       3'h3:
-          \$229  = 9'h002;
+          \$251  = 9'h002;
       3'h4:
-          \$229  = 9'h003;
+          \$251  = 9'h003;
       3'h5:
-          \$229  = 9'h000;
+          \$251  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$231  = 4'h0;
+    \$253  = 4'h0;
     casez (ki)
       3'h0:
-          \$231  = 4'h0;
+          \$253  = 4'h0;
       3'h1:
-          \$231  = 4'h5;
+          \$253  = 4'h5;
       3'h2:
-          \$231  = 4'ha;
+          \$253  = 4'ha;
       3'h3:
-          \$231  = 4'hf;
+          \$253  = 4'hf;
       3'h4:
-          \$231  = 4'hf;
+          \$253  = 4'hf;
     endcase
   end
   always @* begin
@@ -24834,23 +24998,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$233  = 8'hf4;
+          \$255  = 8'hf4;
       1'h1:
-          \$233  = 8'hf4;
+          \$255  = 8'hf4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$234  = 3'h0;
+    \$256  = 3'h0;
     casez (ki)
       3'h0:
-          \$234  = 3'h0;
+          \$256  = 3'h0;
       3'h1:
-          \$234  = 3'h3;
+          \$256  = 3'h3;
       3'h2:
-          \$234  = 3'h6;
+          \$256  = 3'h6;
       3'h3:
-          \$234  = 3'h6;
+          \$256  = 3'h6;
     endcase
   end
   always @* begin
@@ -24858,9 +25022,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$243  = 8'hfd;
+          \$265  = 8'hfd;
       1'h1:
-          \$243  = 8'hfd;
+          \$265  = 8'hfd;
     endcase
   end
   always @* begin
@@ -24868,21 +25032,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$281  = d0;
+          \$324  = d0;
       3'h1:
-          \$281  = d1;
+          \$324  = d1;
       3'h2:
-          \$281  = d2;
+          \$324  = d2;
       3'h3:
-          \$281  = d3;
+          \$324  = d3;
       3'h4:
-          \$281  = d4;
+          \$324  = d4;
       3'h5:
-          \$281  = d5;
+          \$324  = d5;
       3'h6:
-          \$281  = d6;
+          \$324  = d6;
       3'h7:
-          \$281  = d7;
+          \$324  = d7;
     endcase
   end
   always @* begin
@@ -24890,21 +25054,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$282  = d8;
+          \$325  = d8;
       3'h1:
-          \$282  = d9;
+          \$325  = d9;
       3'h2:
-          \$282  = d10;
+          \$325  = d10;
       3'h3:
-          \$282  = d11;
+          \$325  = d11;
       3'h4:
-          \$282  = d12;
+          \$325  = d12;
       3'h5:
-          \$282  = d13;
+          \$325  = d13;
       3'h6:
-          \$282  = d14;
+          \$325  = d14;
       3'h7:
-          \$282  = d15;
+          \$325  = d15;
     endcase
   end
   always @* begin
@@ -24912,21 +25076,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo2)
       3'h0:
-          \$283  = d16;
+          \$326  = d16;
       3'h1:
-          \$283  = d17;
+          \$326  = d17;
       3'h2:
-          \$283  = d18;
+          \$326  = d18;
       3'h3:
-          \$283  = d19;
+          \$326  = d19;
       3'h4:
-          \$283  = d20;
+          \$326  = d20;
       3'h5:
-          \$283  = d21;
+          \$326  = d21;
       3'h6:
-          \$283  = d22;
+          \$326  = d22;
       3'h7:
-          \$283  = d23;
+          \$326  = d23;
     endcase
   end
   always @* begin
@@ -24934,21 +25098,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo3)
       3'h0:
-          \$284  = d24;
+          \$327  = d24;
       3'h1:
-          \$284  = d25;
+          \$327  = d25;
       3'h2:
-          \$284  = d26;
+          \$327  = d26;
       3'h3:
-          \$284  = d27;
+          \$327  = d27;
       3'h4:
-          \$284  = d28;
+          \$327  = d28;
       3'h5:
-          \$284  = d29;
+          \$327  = d29;
       3'h6:
-          \$284  = d30;
+          \$327  = d30;
       3'h7:
-          \$284  = d31;
+          \$327  = d31;
     endcase
   end
   always @* begin
@@ -24956,21 +25120,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo4)
       3'h0:
-          \$285  = d32;
+          \$328  = d32;
       3'h1:
-          \$285  = d33;
+          \$328  = d33;
       3'h2:
-          \$285  = d34;
+          \$328  = d34;
       3'h3:
-          \$285  = d35;
+          \$328  = d35;
       3'h4:
-          \$285  = d36;
+          \$328  = d36;
       3'h5:
-          \$285  = d37;
+          \$328  = d37;
       3'h6:
-          \$285  = d38;
+          \$328  = d38;
       3'h7:
-          \$285  = d39;
+          \$328  = d39;
     endcase
   end
   always @* begin
@@ -24978,21 +25142,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo5)
       3'h0:
-          \$286  = d40;
+          \$329  = d40;
       3'h1:
-          \$286  = d41;
+          \$329  = d41;
       3'h2:
-          \$286  = d42;
+          \$329  = d42;
       3'h3:
-          \$286  = d43;
+          \$329  = d43;
       3'h4:
-          \$286  = d44;
+          \$329  = d44;
       3'h5:
-          \$286  = d45;
+          \$329  = d45;
       3'h6:
-          \$286  = d46;
+          \$329  = d46;
       3'h7:
-          \$286  = d47;
+          \$329  = d47;
     endcase
   end
   always @* begin
@@ -25000,21 +25164,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo6)
       3'h0:
-          \$287  = d48;
+          \$330  = d48;
       3'h1:
-          \$287  = d49;
+          \$330  = d49;
       3'h2:
-          \$287  = d50;
+          \$330  = d50;
       3'h3:
-          \$287  = d51;
+          \$330  = d51;
       3'h4:
-          \$287  = d52;
+          \$330  = d52;
       3'h5:
-          \$287  = d53;
+          \$330  = d53;
       3'h6:
-          \$287  = d54;
+          \$330  = d54;
       3'h7:
-          \$287  = d55;
+          \$330  = d55;
     endcase
   end
   always @* begin
@@ -25022,21 +25186,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo7)
       3'h0:
-          \$288  = d56;
+          \$331  = d56;
       3'h1:
-          \$288  = d57;
+          \$331  = d57;
       3'h2:
-          \$288  = d58;
+          \$331  = d58;
       3'h3:
-          \$288  = d59;
+          \$331  = d59;
       3'h4:
-          \$288  = d60;
+          \$331  = d60;
       3'h5:
-          \$288  = d61;
+          \$331  = d61;
       3'h6:
-          \$288  = d62;
+          \$331  = d62;
       3'h7:
-          \$288  = d63;
+          \$331  = d63;
     endcase
   end
   always @* begin
@@ -25044,1617 +25208,1617 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s1_c[5:3])
       3'h0:
-          \$289  = pwa_part0;
+          \$332  = pwa_part0;
       3'h1:
-          \$289  = pwa_part1;
+          \$332  = pwa_part1;
       3'h2:
-          \$289  = pwa_part2;
+          \$332  = pwa_part2;
       3'h3:
-          \$289  = pwa_part3;
+          \$332  = pwa_part3;
       3'h4:
-          \$289  = pwa_part4;
+          \$332  = pwa_part4;
       3'h5:
-          \$289  = pwa_part5;
+          \$332  = pwa_part5;
       3'h6:
-          \$289  = pwa_part6;
+          \$332  = pwa_part6;
       3'h7:
-          \$289  = pwa_part7;
+          \$332  = pwa_part7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1156  = 3'h0;
+    \$1183  = 3'h0;
     casez (oy)
       3'h0:
-          \$1156  = 3'h4;
+          \$1183  = 3'h4;
       3'h1:
-          \$1156  = 3'h4;
+          \$1183  = 3'h4;
       3'h2:
-          \$1156  = 3'h4;
+          \$1183  = 3'h4;
       3'h3:
-          \$1156  = 3'h4;
+          \$1183  = 3'h4;
       3'h4:
-          \$1156  = 3'h2;
+          \$1183  = 3'h2;
       3'h5:
-          \$1156  = 3'h2;
+          \$1183  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1159  = 3'h0;
+    \$1186  = 3'h0;
     casez (ox)
       5'h00:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h01:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h02:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h03:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h04:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h05:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h06:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h07:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h08:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h09:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0a:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0b:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0c:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0d:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0e:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h0f:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h10:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h11:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h12:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h13:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h14:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h15:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h16:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h17:
-          \$1159  = 3'h4;
+          \$1186  = 3'h4;
       5'h18:
-          \$1159  = 3'h2;
+          \$1186  = 3'h2;
       5'h19:
-          \$1159  = 3'h2;
+          \$1186  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1167  = 3'h0;
+    \$1194  = 3'h0;
     casez (oy)
       3'h0:
-          \$1167  = 3'h4;
+          \$1194  = 3'h4;
       3'h1:
-          \$1167  = 3'h4;
+          \$1194  = 3'h4;
       3'h2:
-          \$1167  = 3'h4;
+          \$1194  = 3'h4;
       3'h3:
-          \$1167  = 3'h4;
+          \$1194  = 3'h4;
       3'h4:
-          \$1167  = 3'h2;
+          \$1194  = 3'h2;
       3'h5:
-          \$1167  = 3'h2;
+          \$1194  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1170  = 3'h0;
+    \$1197  = 3'h0;
     casez (ox)
       5'h00:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h01:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h02:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h03:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h04:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h05:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h06:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h07:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h08:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h09:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0a:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0b:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0c:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0d:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0e:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h0f:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h10:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h11:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h12:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h13:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h14:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h15:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h16:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h17:
-          \$1170  = 3'h4;
+          \$1197  = 3'h4;
       5'h18:
-          \$1170  = 3'h2;
+          \$1197  = 3'h2;
       5'h19:
-          \$1170  = 3'h2;
+          \$1197  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1175  = 3'h0;
+    \$1202  = 3'h0;
     casez (oy)
       3'h0:
-          \$1175  = 3'h1;
+          \$1202  = 3'h1;
       3'h1:
-          \$1175  = 3'h0;
+          \$1202  = 3'h0;
       3'h2:
-          \$1175  = 3'h0;
+          \$1202  = 3'h0;
       3'h3:
-          \$1175  = 3'h0;
+          \$1202  = 3'h0;
       3'h4:
-          \$1175  = 3'h0;
+          \$1202  = 3'h0;
       3'h5:
-          \$1175  = 3'h0;
+          \$1202  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1179  = 3'h0;
+    \$1206  = 3'h0;
     casez (ox)
       5'h00:
-          \$1179  = 3'h2;
+          \$1206  = 3'h2;
       5'h01:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h02:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h03:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h04:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h05:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h06:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h07:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h08:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h09:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0a:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0b:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0c:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0d:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0e:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h0f:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h10:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h11:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h12:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h13:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h14:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h15:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h16:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h17:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h18:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
       5'h19:
-          \$1179  = 3'h0;
+          \$1206  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1180  = 3'h0;
+    \$1207  = 3'h0;
     casez (oy)
       3'h0:
-          \$1180  = 3'h1;
+          \$1207  = 3'h1;
       3'h1:
-          \$1180  = 3'h0;
+          \$1207  = 3'h0;
       3'h2:
-          \$1180  = 3'h0;
+          \$1207  = 3'h0;
       3'h3:
-          \$1180  = 3'h0;
+          \$1207  = 3'h0;
       3'h4:
-          \$1180  = 3'h0;
+          \$1207  = 3'h0;
       3'h5:
-          \$1180  = 3'h0;
+          \$1207  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1185  = 3'h0;
-    casez (\$1184 )
+    \$1212  = 3'h0;
+    casez (\$1211 )
       6'h00:
-          \$1185  = 3'h2;
+          \$1212  = 3'h2;
       6'h01:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h02:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h03:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h04:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h05:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h06:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h07:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h08:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h09:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0a:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0b:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0c:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0d:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0e:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h0f:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h10:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h11:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h12:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h13:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h14:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h15:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h16:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h17:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h18:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
       6'h19:
-          \$1185  = 3'h0;
+          \$1212  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1189  = 3'h0;
-    casez (\$1188 )
+    \$1216  = 3'h0;
+    casez (\$1215 )
       4'h0:
-          \$1189  = 3'h1;
+          \$1216  = 3'h1;
       4'h1:
-          \$1189  = 3'h0;
+          \$1216  = 3'h0;
       4'h2:
-          \$1189  = 3'h0;
+          \$1216  = 3'h0;
       4'h3:
-          \$1189  = 3'h0;
+          \$1216  = 3'h0;
       4'h4:
-          \$1189  = 3'h0;
+          \$1216  = 3'h0;
       4'h5:
-          \$1189  = 3'h0;
+          \$1216  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1190  = 3'h0;
+    \$1217  = 3'h0;
     casez (ox)
       5'h00:
-          \$1190  = 3'h2;
+          \$1217  = 3'h2;
       5'h01:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h02:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h03:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h04:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h05:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h06:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h07:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h08:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h09:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0a:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0b:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0c:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0d:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0e:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h0f:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h10:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h11:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h12:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h13:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h14:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h15:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h16:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h17:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h18:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
       5'h19:
-          \$1190  = 3'h0;
+          \$1217  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1191  = 2'h0;
+    \$1235  = 2'h0;
     casez (oy)
       3'h0:
-          \$1191  = 2'h2;
+          \$1235  = 2'h2;
       3'h1:
-          \$1191  = 2'h2;
+          \$1235  = 2'h2;
       3'h2:
-          \$1191  = 2'h2;
+          \$1235  = 2'h2;
       3'h3:
-          \$1191  = 2'h2;
+          \$1235  = 2'h2;
       3'h4:
-          \$1191  = 2'h1;
+          \$1235  = 2'h1;
       3'h5:
-          \$1191  = 2'h1;
+          \$1235  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1194  = 2'h0;
+    \$1238  = 2'h0;
     casez (ox)
       5'h00:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h01:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h02:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h03:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h04:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h05:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h06:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h07:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h08:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h09:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0a:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0b:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0c:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0d:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0e:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h0f:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h10:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h11:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h12:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h13:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h14:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h15:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h16:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h17:
-          \$1194  = 2'h2;
+          \$1238  = 2'h2;
       5'h18:
-          \$1194  = 2'h1;
+          \$1238  = 2'h1;
       5'h19:
-          \$1194  = 2'h1;
+          \$1238  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1201  = 2'h0;
+    \$1245  = 2'h0;
     casez (oy)
       3'h0:
-          \$1201  = 2'h1;
+          \$1245  = 2'h1;
       3'h1:
-          \$1201  = 2'h0;
+          \$1245  = 2'h0;
       3'h2:
-          \$1201  = 2'h0;
+          \$1245  = 2'h0;
       3'h3:
-          \$1201  = 2'h0;
+          \$1245  = 2'h0;
       3'h4:
-          \$1201  = 2'h0;
+          \$1245  = 2'h0;
       3'h5:
-          \$1201  = 2'h0;
+          \$1245  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1203  = 2'h0;
+    \$1247  = 2'h0;
     casez (ox)
       5'h00:
-          \$1203  = 2'h1;
+          \$1247  = 2'h1;
       5'h01:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h02:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h03:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h04:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h05:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h06:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h07:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h08:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h09:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0a:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0b:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0c:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0d:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0e:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h0f:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h10:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h11:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h12:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h13:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h14:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h15:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h16:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h17:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h18:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
       5'h19:
-          \$1203  = 2'h0;
+          \$1247  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1204  = 2'h0;
+    \$1248  = 2'h0;
     casez (oy)
       3'h0:
-          \$1204  = 2'h1;
+          \$1248  = 2'h1;
       3'h1:
-          \$1204  = 2'h0;
+          \$1248  = 2'h0;
       3'h2:
-          \$1204  = 2'h0;
+          \$1248  = 2'h0;
       3'h3:
-          \$1204  = 2'h0;
+          \$1248  = 2'h0;
       3'h4:
-          \$1204  = 2'h0;
+          \$1248  = 2'h0;
       3'h5:
-          \$1204  = 2'h0;
+          \$1248  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1668  = 2'h0;
-    casez (\$1667 )
+    \$1717  = 2'h0;
+    casez (\$1716 )
       6'h00:
-          \$1668  = 2'h1;
+          \$1717  = 2'h1;
       6'h01:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h02:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h03:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h04:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h05:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h06:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h07:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h08:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h09:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0a:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0b:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0c:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0d:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0e:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h0f:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h10:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h11:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h12:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h13:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h14:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h15:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h16:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h17:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h18:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
       6'h19:
-          \$1668  = 2'h0;
+          \$1717  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1672  = 2'h0;
-    casez (\$1671 )
+    \$1721  = 2'h0;
+    casez (\$1720 )
       4'h0:
-          \$1672  = 2'h1;
+          \$1721  = 2'h1;
       4'h1:
-          \$1672  = 2'h0;
+          \$1721  = 2'h0;
       4'h2:
-          \$1672  = 2'h0;
+          \$1721  = 2'h0;
       4'h3:
-          \$1672  = 2'h0;
+          \$1721  = 2'h0;
       4'h4:
-          \$1672  = 2'h0;
+          \$1721  = 2'h0;
       4'h5:
-          \$1672  = 2'h0;
+          \$1721  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1673  = 2'h0;
+    \$1722  = 2'h0;
     casez (ox)
       5'h00:
-          \$1673  = 2'h1;
+          \$1722  = 2'h1;
       5'h01:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h02:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h03:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h04:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h05:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h06:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h07:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h08:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h09:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0a:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0b:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0c:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0d:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0e:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h0f:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h10:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h11:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h12:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h13:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h14:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h15:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h16:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h17:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h18:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
       5'h19:
-          \$1673  = 2'h0;
+          \$1722  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1674  = 2'h0;
+    \$1740  = 2'h0;
     casez (oy)
       3'h0:
-          \$1674  = 2'h2;
+          \$1740  = 2'h2;
       3'h1:
-          \$1674  = 2'h2;
+          \$1740  = 2'h2;
       3'h2:
-          \$1674  = 2'h2;
+          \$1740  = 2'h2;
       3'h3:
-          \$1674  = 2'h2;
+          \$1740  = 2'h2;
       3'h4:
-          \$1674  = 2'h1;
+          \$1740  = 2'h1;
       3'h5:
-          \$1674  = 2'h1;
+          \$1740  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1677  = 2'h0;
+    \$1743  = 2'h0;
     casez (ox)
       5'h00:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h01:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h02:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h03:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h04:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h05:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h06:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h07:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h08:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h09:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0a:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0b:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0c:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0d:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0e:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h0f:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h10:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h11:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h12:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h13:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h14:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h15:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h16:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h17:
-          \$1677  = 2'h2;
+          \$1743  = 2'h2;
       5'h18:
-          \$1677  = 2'h1;
+          \$1743  = 2'h1;
       5'h19:
-          \$1677  = 2'h1;
+          \$1743  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1684  = 2'h0;
+    \$1750  = 2'h0;
     casez (oy)
       3'h0:
-          \$1684  = 2'h1;
+          \$1750  = 2'h1;
       3'h1:
-          \$1684  = 2'h0;
+          \$1750  = 2'h0;
       3'h2:
-          \$1684  = 2'h0;
+          \$1750  = 2'h0;
       3'h3:
-          \$1684  = 2'h0;
+          \$1750  = 2'h0;
       3'h4:
-          \$1684  = 2'h0;
+          \$1750  = 2'h0;
       3'h5:
-          \$1684  = 2'h0;
+          \$1750  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1686  = 2'h0;
+    \$1752  = 2'h0;
     casez (ox)
       5'h00:
-          \$1686  = 2'h1;
+          \$1752  = 2'h1;
       5'h01:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h02:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h03:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h04:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h05:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h06:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h07:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h08:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h09:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0a:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0b:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0c:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0d:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0e:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h0f:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h10:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h11:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h12:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h13:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h14:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h15:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h16:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h17:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h18:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
       5'h19:
-          \$1686  = 2'h0;
+          \$1752  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1687  = 2'h0;
+    \$1753  = 2'h0;
     casez (oy)
       3'h0:
-          \$1687  = 2'h1;
+          \$1753  = 2'h1;
       3'h1:
-          \$1687  = 2'h0;
+          \$1753  = 2'h0;
       3'h2:
-          \$1687  = 2'h0;
+          \$1753  = 2'h0;
       3'h3:
-          \$1687  = 2'h0;
+          \$1753  = 2'h0;
       3'h4:
-          \$1687  = 2'h0;
+          \$1753  = 2'h0;
       3'h5:
-          \$1687  = 2'h0;
+          \$1753  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2151  = 2'h0;
-    casez (\$2150 )
+    \$2222  = 2'h0;
+    casez (\$2221 )
       6'h00:
-          \$2151  = 2'h1;
+          \$2222  = 2'h1;
       6'h01:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h02:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h03:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h04:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h05:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h06:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h07:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h08:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h09:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0a:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0b:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0c:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0d:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0e:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h0f:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h10:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h11:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h12:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h13:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h14:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h15:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h16:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h17:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h18:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
       6'h19:
-          \$2151  = 2'h0;
+          \$2222  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2155  = 2'h0;
-    casez (\$2154 )
+    \$2226  = 2'h0;
+    casez (\$2225 )
       4'h0:
-          \$2155  = 2'h1;
+          \$2226  = 2'h1;
       4'h1:
-          \$2155  = 2'h0;
+          \$2226  = 2'h0;
       4'h2:
-          \$2155  = 2'h0;
+          \$2226  = 2'h0;
       4'h3:
-          \$2155  = 2'h0;
+          \$2226  = 2'h0;
       4'h4:
-          \$2155  = 2'h0;
+          \$2226  = 2'h0;
       4'h5:
-          \$2155  = 2'h0;
+          \$2226  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2156  = 2'h0;
+    \$2227  = 2'h0;
     casez (ox)
       5'h00:
-          \$2156  = 2'h1;
+          \$2227  = 2'h1;
       5'h01:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h02:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h03:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h04:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h05:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h06:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h07:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h08:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h09:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0a:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0b:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0c:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0d:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0e:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h0f:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h10:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h11:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h12:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h13:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h14:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h15:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h16:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h17:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h18:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
       5'h19:
-          \$2156  = 2'h0;
+          \$2227  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2157  = 2'h0;
+    \$2245  = 2'h0;
     casez (oy)
       3'h0:
-          \$2157  = 2'h2;
+          \$2245  = 2'h2;
       3'h1:
-          \$2157  = 2'h2;
+          \$2245  = 2'h2;
       3'h2:
-          \$2157  = 2'h2;
+          \$2245  = 2'h2;
       3'h3:
-          \$2157  = 2'h2;
+          \$2245  = 2'h2;
       3'h4:
-          \$2157  = 2'h1;
+          \$2245  = 2'h1;
       3'h5:
-          \$2157  = 2'h1;
+          \$2245  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2160  = 2'h0;
+    \$2248  = 2'h0;
     casez (ox)
       5'h00:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h01:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h02:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h03:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h04:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h05:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h06:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h07:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h08:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h09:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0a:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0b:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0c:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0d:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0e:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h0f:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h10:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h11:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h12:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h13:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h14:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h15:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h16:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h17:
-          \$2160  = 2'h2;
+          \$2248  = 2'h2;
       5'h18:
-          \$2160  = 2'h1;
+          \$2248  = 2'h1;
       5'h19:
-          \$2160  = 2'h1;
+          \$2248  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2167  = 2'h0;
+    \$2255  = 2'h0;
     casez (oy)
       3'h0:
-          \$2167  = 2'h1;
+          \$2255  = 2'h1;
       3'h1:
-          \$2167  = 2'h0;
+          \$2255  = 2'h0;
       3'h2:
-          \$2167  = 2'h0;
+          \$2255  = 2'h0;
       3'h3:
-          \$2167  = 2'h0;
+          \$2255  = 2'h0;
       3'h4:
-          \$2167  = 2'h0;
+          \$2255  = 2'h0;
       3'h5:
-          \$2167  = 2'h0;
+          \$2255  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2169  = 2'h0;
+    \$2257  = 2'h0;
     casez (ox)
       5'h00:
-          \$2169  = 2'h1;
+          \$2257  = 2'h1;
       5'h01:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h02:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h03:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h04:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h05:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h06:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h07:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h08:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h09:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0a:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0b:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0c:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0d:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0e:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h0f:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h10:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h11:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h12:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h13:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h14:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h15:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h16:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h17:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h18:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
       5'h19:
-          \$2169  = 2'h0;
+          \$2257  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2170  = 2'h0;
+    \$2258  = 2'h0;
     casez (oy)
       3'h0:
-          \$2170  = 2'h1;
+          \$2258  = 2'h1;
       3'h1:
-          \$2170  = 2'h0;
+          \$2258  = 2'h0;
       3'h2:
-          \$2170  = 2'h0;
+          \$2258  = 2'h0;
       3'h3:
-          \$2170  = 2'h0;
+          \$2258  = 2'h0;
       3'h4:
-          \$2170  = 2'h0;
+          \$2258  = 2'h0;
       3'h5:
-          \$2170  = 2'h0;
+          \$2258  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2634  = 2'h0;
-    casez (\$2633 )
+    \$2727  = 2'h0;
+    casez (\$2726 )
       6'h00:
-          \$2634  = 2'h1;
+          \$2727  = 2'h1;
       6'h01:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h02:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h03:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h04:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h05:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h06:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h07:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h08:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h09:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0a:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0b:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0c:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0d:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0e:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h0f:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h10:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h11:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h12:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h13:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h14:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h15:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h16:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h17:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h18:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
       6'h19:
-          \$2634  = 2'h0;
+          \$2727  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2638  = 2'h0;
-    casez (\$2637 )
+    \$2731  = 2'h0;
+    casez (\$2730 )
       4'h0:
-          \$2638  = 2'h1;
+          \$2731  = 2'h1;
       4'h1:
-          \$2638  = 2'h0;
+          \$2731  = 2'h0;
       4'h2:
-          \$2638  = 2'h0;
+          \$2731  = 2'h0;
       4'h3:
-          \$2638  = 2'h0;
+          \$2731  = 2'h0;
       4'h4:
-          \$2638  = 2'h0;
+          \$2731  = 2'h0;
       4'h5:
-          \$2638  = 2'h0;
+          \$2731  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2639  = 2'h0;
+    \$2732  = 2'h0;
     casez (ox)
       5'h00:
-          \$2639  = 2'h1;
+          \$2732  = 2'h1;
       5'h01:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h02:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h03:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h04:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h05:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h06:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h07:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h08:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h09:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0a:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0b:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0c:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0d:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0e:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h0f:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h10:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h11:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h12:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h13:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h14:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h15:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h16:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h17:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h18:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
       5'h19:
-          \$2639  = 2'h0;
+          \$2732  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2640  = 2'h0;
+    \$2750  = 2'h0;
     casez (oy)
       3'h0:
-          \$2640  = 2'h2;
+          \$2750  = 2'h2;
       3'h1:
-          \$2640  = 2'h2;
+          \$2750  = 2'h2;
       3'h2:
-          \$2640  = 2'h2;
+          \$2750  = 2'h2;
       3'h3:
-          \$2640  = 2'h2;
+          \$2750  = 2'h2;
       3'h4:
-          \$2640  = 2'h1;
+          \$2750  = 2'h1;
       3'h5:
-          \$2640  = 2'h1;
+          \$2750  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2643  = 2'h0;
+    \$2753  = 2'h0;
     casez (ox)
       5'h00:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h01:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h02:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h03:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h04:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h05:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h06:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h07:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h08:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h09:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0a:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0b:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0c:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0d:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0e:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h0f:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h10:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h11:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h12:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h13:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h14:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h15:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h16:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h17:
-          \$2643  = 2'h2;
+          \$2753  = 2'h2;
       5'h18:
-          \$2643  = 2'h1;
+          \$2753  = 2'h1;
       5'h19:
-          \$2643  = 2'h1;
+          \$2753  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2650  = 2'h0;
+    \$2760  = 2'h0;
     casez (oy)
       3'h0:
-          \$2650  = 2'h1;
+          \$2760  = 2'h1;
       3'h1:
-          \$2650  = 2'h0;
+          \$2760  = 2'h0;
       3'h2:
-          \$2650  = 2'h0;
+          \$2760  = 2'h0;
       3'h3:
-          \$2650  = 2'h0;
+          \$2760  = 2'h0;
       3'h4:
-          \$2650  = 2'h0;
+          \$2760  = 2'h0;
       3'h5:
-          \$2650  = 2'h0;
+          \$2760  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2652  = 2'h0;
+    \$2762  = 2'h0;
     casez (ox)
       5'h00:
-          \$2652  = 2'h1;
+          \$2762  = 2'h1;
       5'h01:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h02:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h03:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h04:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h05:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h06:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h07:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h08:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h09:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0a:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0b:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0c:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0d:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0e:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h0f:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h10:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h11:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h12:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h13:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h14:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h15:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h16:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h17:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h18:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
       5'h19:
-          \$2652  = 2'h0;
+          \$2762  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2653  = 2'h0;
+    \$2763  = 2'h0;
     casez (oy)
       3'h0:
-          \$2653  = 2'h1;
+          \$2763  = 2'h1;
       3'h1:
-          \$2653  = 2'h0;
+          \$2763  = 2'h0;
       3'h2:
-          \$2653  = 2'h0;
+          \$2763  = 2'h0;
       3'h3:
-          \$2653  = 2'h0;
+          \$2763  = 2'h0;
       3'h4:
-          \$2653  = 2'h0;
+          \$2763  = 2'h0;
       3'h5:
-          \$2653  = 2'h0;
+          \$2763  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3117  = 2'h0;
-    casez (\$3116 )
+    \$3232  = 2'h0;
+    casez (\$3231 )
       6'h00:
-          \$3117  = 2'h1;
+          \$3232  = 2'h1;
       6'h01:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h02:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h03:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h04:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h05:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h06:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h07:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h08:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h09:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0a:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0b:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0c:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0d:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0e:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h0f:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h10:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h11:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h12:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h13:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h14:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h15:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h16:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h17:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h18:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
       6'h19:
-          \$3117  = 2'h0;
+          \$3232  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3121  = 2'h0;
-    casez (\$3120 )
+    \$3236  = 2'h0;
+    casez (\$3235 )
       4'h0:
-          \$3121  = 2'h1;
+          \$3236  = 2'h1;
       4'h1:
-          \$3121  = 2'h0;
+          \$3236  = 2'h0;
       4'h2:
-          \$3121  = 2'h0;
+          \$3236  = 2'h0;
       4'h3:
-          \$3121  = 2'h0;
+          \$3236  = 2'h0;
       4'h4:
-          \$3121  = 2'h0;
+          \$3236  = 2'h0;
       4'h5:
-          \$3121  = 2'h0;
+          \$3236  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3122  = 2'h0;
+    \$3237  = 2'h0;
     casez (ox)
       5'h00:
-          \$3122  = 2'h1;
+          \$3237  = 2'h1;
       5'h01:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h02:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h03:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h04:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h05:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h06:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h07:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h08:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h09:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0a:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0b:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0c:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0d:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0e:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h0f:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h10:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h11:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h12:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h13:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h14:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h15:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h16:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h17:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h18:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
       5'h19:
-          \$3122  = 2'h0;
+          \$3237  = 2'h0;
     endcase
   end
   always @* begin
@@ -26672,7 +26836,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     load__ready = 1'h0;
     casez (seq_state)
       5'h00:
-          load__ready = all_idle;
+          load__ready = \$122 ;
     endcase
   end
   always @* begin
@@ -26724,11 +26888,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_first = \$107 ;
+          iss_first = \$129 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_first = \$138 ;
+          iss_first = \$160 ;
       5'h04:
           /* empty */;
       5'h05:
@@ -26736,7 +26900,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_first = \$166 ;
+          iss_first = \$188 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -26744,7 +26908,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_first = \$194 ;
+          iss_first = \$216 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -26752,7 +26916,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_first = \$222 ;
+          iss_first = \$244 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -26766,11 +26930,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_last = \$114 ;
+          iss_last = \$136 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_last = \$143 ;
+          iss_last = \$165 ;
       5'h04:
           /* empty */;
       5'h05:
@@ -26778,7 +26942,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_last = \$171 ;
+          iss_last = \$193 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -26786,7 +26950,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_last = \$199 ;
+          iss_last = \$221 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -26794,7 +26958,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_last = \$227 ;
+          iss_last = \$249 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -27018,11 +27182,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra1 = \$117 [8:0];
+          iss_ra1 = \$139 [8:0];
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra1 = \$146 [8:0];
+          iss_ra1 = \$168 [8:0];
       5'h04:
           /* empty */;
       5'h05:
@@ -27030,7 +27194,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra1 = \$174 [8:0];
+          iss_ra1 = \$196 [8:0];
       5'h08:
           /* empty */;
       5'h09:
@@ -27038,7 +27202,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra1 = \$202 [8:0];
+          iss_ra1 = \$224 [8:0];
       5'h0c:
           /* empty */;
       5'h0d:
@@ -27046,7 +27210,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra1 = \$230 [8:0];
+          iss_ra1 = \$252 [8:0];
     endcase
   end
   always @* begin
@@ -27056,11 +27220,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra2 = { 2'h0, \$119  };
+          iss_ra2 = { 2'h0, \$141  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra2 = { 4'h0, \$148  };
+          iss_ra2 = { 4'h0, \$170  };
       5'h04:
           /* empty */;
       5'h05:
@@ -27068,7 +27232,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra2 = { 4'h0, \$176  };
+          iss_ra2 = { 4'h0, \$198  };
       5'h08:
           /* empty */;
       5'h09:
@@ -27076,7 +27240,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra2 = { 4'h0, \$204  };
+          iss_ra2 = { 4'h0, \$226  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -27084,7 +27248,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra2 = { 4'h0, \$232  };
+          iss_ra2 = { 4'h0, \$254  };
     endcase
   end
   always @* begin
@@ -27094,39 +27258,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa1 = { 2'h0, \$121  };
+          iss_wa1 = { 2'h0, \$143  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa1 = { 4'h0, \$149  };
+          iss_wa1 = { 4'h0, \$171  };
       5'h04:
           /* empty */;
       5'h05:
-          iss_wa1 = { 3'h0, \$159  };
+          iss_wa1 = { 3'h0, \$181  };
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa1 = { 2'h0, \$177  };
+          iss_wa1 = { 2'h0, \$199  };
       5'h08:
           /* empty */;
       5'h09:
-          iss_wa1 = { 2'h0, \$187  };
+          iss_wa1 = { 2'h0, \$209  };
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa1 = { 1'h0, \$205  };
+          iss_wa1 = { 1'h0, \$227  };
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_wa1 = { 1'h0, \$215  };
+          iss_wa1 = { 1'h0, \$237  };
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa1 = { 1'h0, \$233  };
+          iss_wa1 = { 1'h0, \$255  };
       5'h10:
           /* empty */;
       5'h11:
-          iss_wa1 = { 1'h0, \$243  };
+          iss_wa1 = { 1'h0, \$265  };
     endcase
   end
   always @* begin
@@ -27136,11 +27300,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa2 = { 3'h0, \$124  };
+          iss_wa2 = { 3'h0, \$146  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa2 = { 5'h00, \$151  };
+          iss_wa2 = { 5'h00, \$173  };
       5'h04:
           /* empty */;
       5'h05:
@@ -27148,7 +27312,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa2 = { 5'h00, \$179  };
+          iss_wa2 = { 5'h00, \$201  };
       5'h08:
           /* empty */;
       5'h09:
@@ -27156,7 +27320,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa2 = { 5'h00, \$207  };
+          iss_wa2 = { 5'h00, \$229  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -27164,7 +27328,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa2 = { 5'h00, \$235  };
+          iss_wa2 = { 5'h00, \$257  };
       5'h10:
           /* empty */;
       5'h11:
@@ -27178,7 +27342,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          if (\$133 ) begin
+          if (\$155 ) begin
             iss_valid = 1'h1;
           end
       5'h02:
@@ -27188,7 +27352,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$161 ) begin
+          if (\$183 ) begin
             iss_valid = 1'h1;
           end
       5'h06:
@@ -27198,7 +27362,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$189 ) begin
+          if (\$211 ) begin
             iss_valid = 1'h1;
           end
       5'h0a:
@@ -27208,7 +27372,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$217 ) begin
+          if (\$239 ) begin
             iss_valid = 1'h1;
           end
       5'h0e:
@@ -27218,7 +27382,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$245 ) begin
+          if (\$267 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -27238,7 +27402,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          pw_idx1 = { \$157 , \$156 , \$155 , \$154 , \$153 , \$152  };
+          pw_idx1 = { \$179 , \$178 , \$177 , \$176 , \$175 , \$174  };
     endcase
   end
   always @* begin
@@ -27256,7 +27420,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          iss_zero = \$158 ;
+          iss_zero = \$180 ;
       5'h06:
           /* empty */;
       5'h07:
@@ -27264,7 +27428,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          iss_zero = \$186 ;
+          iss_zero = \$208 ;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -27272,7 +27436,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_zero = \$214 ;
+          iss_zero = \$236 ;
       5'h0e:
           /* empty */;
       5'h0f:
@@ -27280,7 +27444,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          iss_zero = \$242 ;
+          iss_zero = \$264 ;
     endcase
   end
   always @* begin
@@ -27306,7 +27470,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          pw_idx2 = { \$185 , \$184 , \$183 , \$182 , \$181 , \$180  };
+          pw_idx2 = { \$207 , \$206 , \$205 , \$204 , \$203 , \$202  };
     endcase
   end
   always @* begin
@@ -27340,7 +27504,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          pw_idx3 = { \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
+          pw_idx3 = { \$235 , \$234 , \$233 , \$232 , \$231 , \$230  };
     endcase
   end
   always @* begin
@@ -27382,7 +27546,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          pw_idx4 = { \$241 , \$240 , \$239 , \$238 , \$237 , \$236  };
+          pw_idx4 = { \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
     endcase
   end
   always @* begin
@@ -27426,65 +27590,65 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h11:
           /* empty */;
       5'h12:
-          if (\$247 ) begin
+          if (\$286 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3125  = spikes__valid;
-    if (\$267 ) begin
-      \$3125  = 1'h0;
+    \$3257  = spikes__valid;
+    if (\$306 ) begin
+      \$3257  = 1'h0;
     end
-    if (\$1135 ) begin
+    if (\$1178 ) begin
       if (tag[1]) begin
-        \$3125  = 1'h1;
+        \$3257  = 1'h1;
       end
     end
     if (rst) begin
-      \$3125  = 1'h0;
+      \$3257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3126  = \$signature__addr ;
-    if (\$269 ) begin
-      \$3126  = \$270 [8:0];
-      if (\$271 ) begin
-        \$3126  = 9'h000;
+    \$3258  = \$signature__addr ;
+    if (\$308 ) begin
+      \$3258  = \$309 [8:0];
+      if (\$310 ) begin
+        \$3258  = 9'h000;
       end
     end
     if (rst) begin
-      \$3126  = 9'h000;
+      \$3258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3127  = img_full;
-    if (\$269 ) begin
-      if (\$271 ) begin
-        \$3127  = 1'h1;
+    \$3259  = img_full;
+    if (\$308 ) begin
+      if (\$310 ) begin
+        \$3259  = 1'h1;
       end
     end
     casez (seq_state)
       5'h00:
           /* empty */;
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  if (\$1182 ) begin
-                    if (\$1186 ) begin
-                      \$3127  = 1'h0;
+                  if (\$1209 ) begin
+                    if (\$1213 ) begin
+                      \$3259  = 1'h0;
                     end
                   end
                 end
@@ -27493,3047 +27657,3033 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
     endcase
     if (rst) begin
-      \$3127  = 1'h0;
+      \$3259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3128  = iss_valid;
+    \$3260  = iss_valid;
     if (rst) begin
-      \$3128  = 1'h0;
+      \$3260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3129  = iss_kind;
+    \$3261  = iss_kind;
     if (rst) begin
-      \$3129  = 2'h0;
+      \$3261  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3130  = iss_first;
+    \$3262  = iss_first;
     if (rst) begin
-      \$3130  = 1'h0;
+      \$3262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3131  = iss_last;
+    \$3263  = iss_last;
     if (rst) begin
-      \$3131  = 1'h0;
+      \$3263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3132  = iss_g;
+    \$3264  = iss_g;
     if (rst) begin
-      \$3132  = 1'h0;
+      \$3264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3133  = iss_c;
+    \$3265  = iss_c;
     if (rst) begin
-      \$3133  = 6'h00;
+      \$3265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3134  = 1'h0;
+    \$3266  = 1'h0;
     if (rst) begin
-      \$3134  = 1'h0;
+      \$3266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3135  = iss_zero;
+    \$3267  = iss_zero;
     if (rst) begin
-      \$3135  = 1'h0;
+      \$3267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3136  = iss_job;
+    \$3268  = iss_job;
     if (rst) begin
-      \$3136  = 2'h0;
+      \$3268  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3137  = iss_pos;
+    \$3269  = iss_pos;
     if (rst) begin
-      \$3137  = 7'h00;
+      \$3269  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3138  = iss_layer;
+    \$3270  = iss_layer;
     if (rst) begin
-      \$3138  = 3'h0;
+      \$3270  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3139  = s0_valid;
+    \$3271  = s0_valid;
     if (rst) begin
-      \$3139  = 1'h0;
+      \$3271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3140  = s0_kind;
+    \$3272  = s0_kind;
     if (rst) begin
-      \$3140  = 2'h0;
+      \$3272  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3141  = s0_first;
+    \$3273  = s0_first;
     if (rst) begin
-      \$3141  = 1'h0;
+      \$3273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3142  = s0_last;
+    \$3274  = s0_last;
     if (rst) begin
-      \$3142  = 1'h0;
+      \$3274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3143  = s0_g;
+    \$3275  = s0_g;
     if (rst) begin
-      \$3143  = 1'h0;
+      \$3275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3144  = s0_c;
+    \$3276  = s0_c;
     if (rst) begin
-      \$3144  = 6'h00;
+      \$3276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3145  = s0_pad;
+    \$3277  = s0_pad;
     if (rst) begin
-      \$3145  = 1'h0;
+      \$3277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3146  = s0_zero;
+    \$3278  = s0_zero;
     if (rst) begin
-      \$3146  = 1'h0;
+      \$3278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3147  = s0_job;
+    \$3279  = s0_job;
     if (rst) begin
-      \$3147  = 2'h0;
+      \$3279  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3148  = s0_pos;
+    \$3280  = s0_pos;
     if (rst) begin
-      \$3148  = 7'h00;
+      \$3280  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3149  = s0_layer;
+    \$3281  = s0_layer;
     if (rst) begin
-      \$3149  = 3'h0;
+      \$3281  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3150  = s1_valid;
+    \$3282  = s1_valid;
     if (rst) begin
-      \$3150  = 1'h0;
+      \$3282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3151  = s1_kind;
+    \$3283  = s1_kind;
     if (rst) begin
-      \$3151  = 2'h0;
+      \$3283  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3152  = s1_first;
+    \$3284  = s1_first;
     if (rst) begin
-      \$3152  = 1'h0;
+      \$3284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3153  = s1_last;
+    \$3285  = s1_last;
     if (rst) begin
-      \$3153  = 1'h0;
+      \$3285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3154  = s1_g;
+    \$3286  = s1_g;
     if (rst) begin
-      \$3154  = 1'h0;
+      \$3286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3155  = s1_c;
+    \$3287  = s1_c;
     if (rst) begin
-      \$3155  = 6'h00;
+      \$3287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3156  = s1_pad;
+    \$3288  = s1_pad;
     if (rst) begin
-      \$3156  = 1'h0;
+      \$3288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3157  = s1_zero;
+    \$3289  = s1_zero;
     if (rst) begin
-      \$3157  = 1'h0;
+      \$3289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3158  = s1_job;
+    \$3290  = s1_job;
     if (rst) begin
-      \$3158  = 2'h0;
+      \$3290  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3159  = s1_pos;
+    \$3291  = s1_pos;
     if (rst) begin
-      \$3159  = 7'h00;
+      \$3291  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3160  = s1_layer;
+    \$3292  = s1_layer;
     if (rst) begin
-      \$3160  = 3'h0;
+      \$3292  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3161  = s2_valid;
+    \$3293  = s2_valid;
     if (rst) begin
-      \$3161  = 1'h0;
+      \$3293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3162  = s2_kind;
+    \$3294  = s2_kind;
     if (rst) begin
-      \$3162  = 2'h0;
+      \$3294  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3163  = s2_first;
+    \$3295  = s2_first;
     if (rst) begin
-      \$3163  = 1'h0;
+      \$3295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3164  = s2_last;
+    \$3296  = s2_last;
     if (rst) begin
-      \$3164  = 1'h0;
+      \$3296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3165  = s2_g;
+    \$3297  = s2_g;
     if (rst) begin
-      \$3165  = 1'h0;
+      \$3297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3166  = s2_c;
+    \$3298  = s2_c;
     if (rst) begin
-      \$3166  = 6'h00;
+      \$3298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3167  = s2_pad;
+    \$3299  = s2_pad;
     if (rst) begin
-      \$3167  = 1'h0;
+      \$3299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3168  = s2_zero;
+    \$3300  = s2_zero;
     if (rst) begin
-      \$3168  = 1'h0;
+      \$3300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3169  = s2_job;
+    \$3301  = s2_job;
     if (rst) begin
-      \$3169  = 2'h0;
+      \$3301  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3170  = s2_pos;
+    \$3302  = s2_pos;
     if (rst) begin
-      \$3170  = 7'h00;
+      \$3302  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3171  = s2_layer;
+    \$3303  = s2_layer;
     if (rst) begin
-      \$3171  = 3'h0;
+      \$3303  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3172  = s3_valid;
+    \$3304  = s3_valid;
     if (rst) begin
-      \$3172  = 1'h0;
+      \$3304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3173  = s3_kind;
+    \$3305  = s3_kind;
     if (rst) begin
-      \$3173  = 2'h0;
+      \$3305  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3174  = s3_first;
+    \$3306  = s3_first;
     if (rst) begin
-      \$3174  = 1'h0;
+      \$3306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3175  = s3_last;
+    \$3307  = s3_last;
     if (rst) begin
-      \$3175  = 1'h0;
+      \$3307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3176  = s3_g;
+    \$3308  = s3_g;
     if (rst) begin
-      \$3176  = 1'h0;
+      \$3308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3177  = s3_c;
+    \$3309  = s3_c;
     if (rst) begin
-      \$3177  = 6'h00;
+      \$3309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3178  = s3_pad;
+    \$3310  = s3_pad;
     if (rst) begin
-      \$3178  = 1'h0;
+      \$3310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3179  = s3_zero;
+    \$3311  = s3_zero;
     if (rst) begin
-      \$3179  = 1'h0;
+      \$3311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3180  = s3_job;
+    \$3312  = s3_job;
     if (rst) begin
-      \$3180  = 2'h0;
+      \$3312  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3181  = s3_pos;
+    \$3313  = s3_pos;
     if (rst) begin
-      \$3181  = 7'h00;
+      \$3313  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3182  = s3_layer;
+    \$3314  = s3_layer;
     if (rst) begin
-      \$3182  = 3'h0;
+      \$3314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3183  = s4_valid;
+    \$3315  = s4_valid;
     if (rst) begin
-      \$3183  = 1'h0;
+      \$3315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3184  = s4_kind;
+    \$3316  = s4_kind;
     if (rst) begin
-      \$3184  = 2'h0;
+      \$3316  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3185  = s4_first;
+    \$3317  = s4_first;
     if (rst) begin
-      \$3185  = 1'h0;
+      \$3317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3186  = s4_last;
+    \$3318  = s4_last;
     if (rst) begin
-      \$3186  = 1'h0;
+      \$3318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3187  = s4_g;
+    \$3319  = s4_g;
     if (rst) begin
-      \$3187  = 1'h0;
+      \$3319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3188  = s4_c;
+    \$3320  = s4_c;
     if (rst) begin
-      \$3188  = 6'h00;
+      \$3320  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3189  = s4_pad;
+    \$3321  = s4_pad;
     if (rst) begin
-      \$3189  = 1'h0;
+      \$3321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3190  = s4_zero;
+    \$3322  = s4_zero;
     if (rst) begin
-      \$3190  = 1'h0;
+      \$3322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3191  = s4_job;
+    \$3323  = s4_job;
     if (rst) begin
-      \$3191  = 2'h0;
+      \$3323  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3192  = s4_pos;
+    \$3324  = s4_pos;
     if (rst) begin
-      \$3192  = 7'h00;
+      \$3324  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3193  = s4_layer;
+    \$3325  = s4_layer;
     if (rst) begin
-      \$3193  = 3'h0;
+      \$3325  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3194  = iss_ra1;
+    \$3326  = iss_ra1;
     if (rst) begin
-      \$3194  = 9'h000;
+      \$3326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3195  = iss_ra2;
+    \$3327  = iss_ra2;
     if (rst) begin
-      \$3195  = 9'h000;
+      \$3327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3196  = iss_wa1;
+    \$3328  = iss_wa1;
     if (rst) begin
-      \$3196  = 9'h000;
+      \$3328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3197  = iss_wa2;
+    \$3329  = iss_wa2;
     if (rst) begin
-      \$3197  = 9'h000;
+      \$3329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3198  = \$275 [2:0];
+    \$3330  = { \$323 , \$316  };
     if (rst) begin
-      \$3198  = 3'h0;
+      \$3330  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3199  = \$277 ;
+    \$3331  = \$333 ;
     if (rst) begin
-      \$3199  = 1'h0;
+      \$3331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3200  = { \$280 , \$278  };
+    \$3332  = \$334 ;
     if (rst) begin
-      \$3200  = 2'h0;
+      \$3332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3201  = \$290 ;
+    \$3333  = \$335 ;
     if (rst) begin
-      \$3201  = 1'h0;
+      \$3333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3202  = \$291 ;
+    \$3334  = \$336 ;
     if (rst) begin
-      \$3202  = 1'h0;
+      \$3334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3203  = \$292 ;
+    \$3335  = \$337 ;
     if (rst) begin
-      \$3203  = 1'h0;
+      \$3335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3204  = \$293 ;
+    \$3336  = \$338 ;
     if (rst) begin
-      \$3204  = 1'h0;
+      \$3336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3205  = \$294 ;
+    \$3337  = \$339 ;
     if (rst) begin
-      \$3205  = 1'h0;
+      \$3337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3206  = \$295 ;
+    \$3338  = \$340 ;
     if (rst) begin
-      \$3206  = 1'h0;
+      \$3338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3207  = \$296 ;
+    \$3339  = s4_valid;
     if (rst) begin
-      \$3207  = 1'h0;
+      \$3339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3208  = \$297 ;
+    \$3340  = s4_valid;
     if (rst) begin
-      \$3208  = 1'h0;
+      \$3340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3209  = s4_valid;
+    \$3341  = s4_valid;
     if (rst) begin
-      \$3209  = 1'h0;
+      \$3341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3210  = s4_valid;
+    \$3342  = s4_valid;
     if (rst) begin
-      \$3210  = 1'h0;
+      \$3342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3211  = s4_valid;
+    \$3343  = s4_valid;
     if (rst) begin
-      \$3211  = 1'h0;
+      \$3343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3212  = s4_valid;
+    \$3344  = s4_valid;
     if (rst) begin
-      \$3212  = 1'h0;
+      \$3344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3213  = s4_valid;
+    \$3345  = s4_valid;
     if (rst) begin
-      \$3213  = 1'h0;
+      \$3345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3214  = s4_valid;
+    \$3346  = s4_valid;
     if (rst) begin
-      \$3214  = 1'h0;
+      \$3346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3215  = s4_valid;
+    \$3347  = \$469 ;
     if (rst) begin
-      \$3215  = 1'h0;
+      \$3347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3216  = s4_valid;
+    \$3348  = \$470 ;
     if (rst) begin
-      \$3216  = 1'h0;
+      \$3348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3217  = \$426 ;
+    \$3349  = \$471 ;
     if (rst) begin
-      \$3217  = 1'h0;
+      \$3349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3218  = \$427 ;
+    \$3350  = \$472 ;
     if (rst) begin
-      \$3218  = 1'h0;
+      \$3350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3219  = \$428 ;
+    \$3351  = \$473 ;
     if (rst) begin
-      \$3219  = 1'h0;
+      \$3351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3220  = \$429 ;
+    \$3352  = \$474 ;
     if (rst) begin
-      \$3220  = 1'h0;
+      \$3352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3221  = \$430 ;
+    \$3353  = \$475 ;
     if (rst) begin
-      \$3221  = 1'h0;
+      \$3353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3222  = \$431 ;
+    \$3354  = \$476 ;
     if (rst) begin
-      \$3222  = 1'h0;
+      \$3354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3223  = \$432 ;
+    \$3355  = \$479 ;
     if (rst) begin
-      \$3223  = 1'h0;
+      \$3355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3224  = \$433 ;
+    \$3356  = \$482 ;
     if (rst) begin
-      \$3224  = 1'h0;
+      \$3356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3225  = \$436 ;
+    \$3357  = \$485 ;
     if (rst) begin
-      \$3225  = 1'h0;
+      \$3357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3226  = \$439 ;
+    \$3358  = \$488 ;
     if (rst) begin
-      \$3226  = 1'h0;
+      \$3358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3227  = \$442 ;
+    \$3359  = \$491 ;
     if (rst) begin
-      \$3227  = 1'h0;
+      \$3359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3228  = \$445 ;
+    \$3360  = \$494 ;
     if (rst) begin
-      \$3228  = 1'h0;
+      \$3360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3229  = \$448 ;
+    \$3361  = \$497 ;
     if (rst) begin
-      \$3229  = 1'h0;
+      \$3361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3230  = \$451 ;
+    \$3362  = \$500 ;
     if (rst) begin
-      \$3230  = 1'h0;
+      \$3362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3231  = \$454 ;
+    \$3363  = \$505 ;
     if (rst) begin
-      \$3231  = 1'h0;
+      \$3363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3232  = \$457 ;
+    \$3364  = \$510 ;
     if (rst) begin
-      \$3232  = 1'h0;
+      \$3364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3233  = \$462 ;
+    \$3365  = \$515 ;
     if (rst) begin
-      \$3233  = 1'h0;
+      \$3365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3234  = \$467 ;
+    \$3366  = \$520 ;
     if (rst) begin
-      \$3234  = 1'h0;
+      \$3366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3235  = \$472 ;
+    \$3367  = \$525 ;
     if (rst) begin
-      \$3235  = 1'h0;
+      \$3367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3236  = \$477 ;
+    \$3368  = \$530 ;
     if (rst) begin
-      \$3236  = 1'h0;
+      \$3368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3237  = \$482 ;
+    \$3369  = \$535 ;
     if (rst) begin
-      \$3237  = 1'h0;
+      \$3369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3238  = \$487 ;
+    \$3370  = \$540 ;
     if (rst) begin
-      \$3238  = 1'h0;
+      \$3370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3239  = \$492 ;
-    if (rst) begin
-      \$3239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3240  = \$497 ;
-    if (rst) begin
-      \$3240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3241  = acc0;
-    if (\$498 ) begin
-      \$3241  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3241  = \$6 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3242  = acc1;
-    if (\$499 ) begin
-      \$3242  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3242  = \$7 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3243  = acc2;
-    if (\$500 ) begin
-      \$3243  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3243  = \$8 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3244  = acc3;
-    if (\$501 ) begin
-      \$3244  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3244  = \$9 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3245  = acc4;
-    if (\$502 ) begin
-      \$3245  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3245  = \$10 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3246  = acc5;
-    if (\$503 ) begin
-      \$3246  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3246  = \$11 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3247  = acc6;
-    if (\$504 ) begin
-      \$3247  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3247  = \$12 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3248  = acc7;
-    if (\$505 ) begin
-      \$3248  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$3248  = \$13 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3249  = acc8;
-    if (\$506 ) begin
-      \$3249  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3249  = \$14 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3250  = acc9;
-    if (\$507 ) begin
-      \$3250  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3250  = \$15 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3251  = acc10;
-    if (\$508 ) begin
-      \$3251  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3251  = \$16 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3252  = acc11;
-    if (\$509 ) begin
-      \$3252  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3252  = \$17 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3253  = acc12;
-    if (\$510 ) begin
-      \$3253  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3253  = \$18 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3254  = acc13;
-    if (\$511 ) begin
-      \$3254  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3254  = \$19 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3255  = acc14;
-    if (\$512 ) begin
-      \$3255  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3255  = \$20 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3256  = acc15;
-    if (\$513 ) begin
-      \$3256  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$3256  = \$21 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3257  = acc16;
-    if (\$514 ) begin
-      \$3257  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3257  = \$22 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3258  = acc17;
-    if (\$515 ) begin
-      \$3258  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3258  = \$23 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3259  = acc18;
-    if (\$516 ) begin
-      \$3259  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3259  = \$24 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3260  = acc19;
-    if (\$517 ) begin
-      \$3260  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3260  = \$25 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3261  = acc20;
-    if (\$518 ) begin
-      \$3261  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3261  = \$26 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3262  = acc21;
-    if (\$519 ) begin
-      \$3262  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3262  = \$27 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3263  = acc22;
-    if (\$520 ) begin
-      \$3263  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3263  = \$28 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3264  = acc23;
-    if (\$521 ) begin
-      \$3264  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$3264  = \$29 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3265  = acc24;
-    if (\$522 ) begin
-      \$3265  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3265  = \$30 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3266  = acc25;
-    if (\$523 ) begin
-      \$3266  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3266  = \$31 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3267  = acc26;
-    if (\$524 ) begin
-      \$3267  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3267  = \$32 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3268  = acc27;
-    if (\$525 ) begin
-      \$3268  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3268  = \$33 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3269  = acc28;
-    if (\$526 ) begin
-      \$3269  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3269  = \$34 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3270  = acc29;
-    if (\$527 ) begin
-      \$3270  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3270  = \$35 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3271  = acc30;
-    if (\$528 ) begin
-      \$3271  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3271  = \$36 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3272  = acc31;
-    if (\$529 ) begin
-      \$3272  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$3272  = \$37 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3273  = acc32;
-    if (\$530 ) begin
-      \$3273  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3273  = \$38 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3274  = acc33;
-    if (\$531 ) begin
-      \$3274  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3274  = \$39 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3275  = acc34;
-    if (\$532 ) begin
-      \$3275  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3275  = \$40 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3276  = acc35;
-    if (\$533 ) begin
-      \$3276  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3276  = \$41 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3277  = acc36;
-    if (\$534 ) begin
-      \$3277  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3277  = \$42 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3278  = acc37;
-    if (\$535 ) begin
-      \$3278  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3278  = \$43 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3279  = acc38;
-    if (\$536 ) begin
-      \$3279  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3279  = \$44 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3280  = acc39;
-    if (\$537 ) begin
-      \$3280  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$3280  = \$45 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3281  = acc40;
-    if (\$538 ) begin
-      \$3281  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3281  = \$46 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3282  = acc41;
-    if (\$539 ) begin
-      \$3282  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3282  = \$47 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3283  = acc42;
-    if (\$540 ) begin
-      \$3283  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3283  = \$48 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3284  = acc43;
+    \$3371  = acc0;
     if (\$541 ) begin
-      \$3284  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3284  = \$49 [20:0];
+      \$3371  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3371  = \$6 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3285  = acc44;
+    \$3372  = acc1;
     if (\$542 ) begin
-      \$3285  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3285  = \$50 [20:0];
+      \$3372  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3372  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3286  = acc45;
+    \$3373  = acc2;
     if (\$543 ) begin
-      \$3286  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3286  = \$51 [20:0];
+      \$3373  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3373  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3287  = acc46;
+    \$3374  = acc3;
     if (\$544 ) begin
-      \$3287  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3287  = \$52 [20:0];
+      \$3374  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3374  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3288  = acc47;
+    \$3375  = acc4;
     if (\$545 ) begin
-      \$3288  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$3288  = \$53 [20:0];
+      \$3375  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3375  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3289  = acc48;
+    \$3376  = acc5;
     if (\$546 ) begin
-      \$3289  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3289  = \$54 [20:0];
+      \$3376  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3376  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3290  = acc49;
+    \$3377  = acc6;
     if (\$547 ) begin
-      \$3290  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3290  = \$55 [20:0];
+      \$3377  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3377  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3291  = acc50;
+    \$3378  = acc7;
     if (\$548 ) begin
-      \$3291  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3291  = \$56 [20:0];
+      \$3378  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3378  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3292  = acc51;
+    \$3379  = acc8;
     if (\$549 ) begin
-      \$3292  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3292  = \$57 [20:0];
+      \$3379  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3379  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3293  = acc52;
+    \$3380  = acc9;
     if (\$550 ) begin
-      \$3293  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3293  = \$58 [20:0];
+      \$3380  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3380  = \$15 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3294  = acc53;
+    \$3381  = acc10;
     if (\$551 ) begin
-      \$3294  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3294  = \$59 [20:0];
+      \$3381  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3381  = \$16 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3295  = acc54;
+    \$3382  = acc11;
     if (\$552 ) begin
-      \$3295  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3295  = \$60 [20:0];
+      \$3382  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3382  = \$17 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3296  = acc55;
+    \$3383  = acc12;
     if (\$553 ) begin
-      \$3296  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$3296  = \$61 [20:0];
+      \$3383  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3383  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3297  = acc56;
+    \$3384  = acc13;
     if (\$554 ) begin
-      \$3297  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3297  = \$62 [20:0];
+      \$3384  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3384  = \$19 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3298  = acc57;
+    \$3385  = acc14;
     if (\$555 ) begin
-      \$3298  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3298  = \$63 [20:0];
+      \$3385  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3385  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3299  = acc58;
+    \$3386  = acc15;
     if (\$556 ) begin
-      \$3299  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3299  = \$64 [20:0];
+      \$3386  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3386  = \$21 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3300  = acc59;
+    \$3387  = acc16;
     if (\$557 ) begin
-      \$3300  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3300  = \$65 [20:0];
+      \$3387  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3387  = \$22 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3301  = acc60;
+    \$3388  = acc17;
     if (\$558 ) begin
-      \$3301  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3301  = \$66 [20:0];
+      \$3388  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3388  = \$23 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3302  = acc61;
+    \$3389  = acc18;
     if (\$559 ) begin
-      \$3302  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3302  = \$67 [20:0];
+      \$3389  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3389  = \$24 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3303  = acc62;
+    \$3390  = acc19;
     if (\$560 ) begin
-      \$3303  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$3303  = \$68 [20:0];
+      \$3390  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3390  = \$25 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3304  = acc63;
+    \$3391  = acc20;
     if (\$561 ) begin
-      \$3304  = 21'h000000;
+      \$3391  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3391  = \$26 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3392  = acc21;
+    if (\$562 ) begin
+      \$3392  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3392  = \$27 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3393  = acc22;
+    if (\$563 ) begin
+      \$3393  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3393  = \$28 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3394  = acc23;
+    if (\$564 ) begin
+      \$3394  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3394  = \$29 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3395  = acc24;
+    if (\$565 ) begin
+      \$3395  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3395  = \$30 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3396  = acc25;
+    if (\$566 ) begin
+      \$3396  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3396  = \$31 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3397  = acc26;
+    if (\$567 ) begin
+      \$3397  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3397  = \$32 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3398  = acc27;
+    if (\$568 ) begin
+      \$3398  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3398  = \$33 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3399  = acc28;
+    if (\$569 ) begin
+      \$3399  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3399  = \$34 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3400  = acc29;
+    if (\$570 ) begin
+      \$3400  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3400  = \$35 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3401  = acc30;
+    if (\$571 ) begin
+      \$3401  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3401  = \$36 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3402  = acc31;
+    if (\$572 ) begin
+      \$3402  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3402  = \$37 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3403  = acc32;
+    if (\$573 ) begin
+      \$3403  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3403  = \$38 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3404  = acc33;
+    if (\$574 ) begin
+      \$3404  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3404  = \$39 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3405  = acc34;
+    if (\$575 ) begin
+      \$3405  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3405  = \$40 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3406  = acc35;
+    if (\$576 ) begin
+      \$3406  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3406  = \$41 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3407  = acc36;
+    if (\$577 ) begin
+      \$3407  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3407  = \$42 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3408  = acc37;
+    if (\$578 ) begin
+      \$3408  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3408  = \$43 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3409  = acc38;
+    if (\$579 ) begin
+      \$3409  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3409  = \$44 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3410  = acc39;
+    if (\$580 ) begin
+      \$3410  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3410  = \$45 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3411  = acc40;
+    if (\$581 ) begin
+      \$3411  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3411  = \$46 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3412  = acc41;
+    if (\$582 ) begin
+      \$3412  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3412  = \$47 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3413  = acc42;
+    if (\$583 ) begin
+      \$3413  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3413  = \$48 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3414  = acc43;
+    if (\$584 ) begin
+      \$3414  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3414  = \$49 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3415  = acc44;
+    if (\$585 ) begin
+      \$3415  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3415  = \$50 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3416  = acc45;
+    if (\$586 ) begin
+      \$3416  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3416  = \$51 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3417  = acc46;
+    if (\$587 ) begin
+      \$3417  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3417  = \$52 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3418  = acc47;
+    if (\$588 ) begin
+      \$3418  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3418  = \$53 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3419  = acc48;
+    if (\$589 ) begin
+      \$3419  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3419  = \$54 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3420  = acc49;
+    if (\$590 ) begin
+      \$3420  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3420  = \$55 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3421  = acc50;
+    if (\$591 ) begin
+      \$3421  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3421  = \$56 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3422  = acc51;
+    if (\$592 ) begin
+      \$3422  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3422  = \$57 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3423  = acc52;
+    if (\$593 ) begin
+      \$3423  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3423  = \$58 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3424  = acc53;
+    if (\$594 ) begin
+      \$3424  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3424  = \$59 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3425  = acc54;
+    if (\$595 ) begin
+      \$3425  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3425  = \$60 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3426  = acc55;
+    if (\$596 ) begin
+      \$3426  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3426  = \$61 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3427  = acc56;
+    if (\$597 ) begin
+      \$3427  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$3304  = \$69 [20:0];
+      \$3427  = \$62 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3305  = d0;
+    \$3428  = acc57;
+    if (\$598 ) begin
+      \$3428  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3428  = \$63 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3429  = acc58;
+    if (\$599 ) begin
+      \$3429  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3429  = \$64 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3430  = acc59;
+    if (\$600 ) begin
+      \$3430  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3430  = \$65 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3431  = acc60;
+    if (\$601 ) begin
+      \$3431  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3431  = \$66 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3432  = acc61;
+    if (\$602 ) begin
+      \$3432  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3432  = \$67 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3433  = acc62;
+    if (\$603 ) begin
+      \$3433  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3433  = \$68 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3434  = acc63;
+    if (\$604 ) begin
+      \$3434  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3434  = \$69 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3435  = d0;
     if (dw_done0_c0) begin
-      \$3305  = \$6 [10:0];
+      \$3435  = \$6 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3306  = d1;
+    \$3436  = d1;
     if (dw_done0_c0) begin
-      \$3306  = \$7 [10:0];
+      \$3436  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3307  = d2;
+    \$3437  = d2;
     if (dw_done0_c0) begin
-      \$3307  = \$8 [10:0];
+      \$3437  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3308  = d3;
+    \$3438  = d3;
     if (dw_done0_c0) begin
-      \$3308  = \$9 [10:0];
+      \$3438  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3309  = d4;
+    \$3439  = d4;
     if (dw_done0_c0) begin
-      \$3309  = \$10 [10:0];
+      \$3439  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3310  = d5;
+    \$3440  = d5;
     if (dw_done0_c0) begin
-      \$3310  = \$11 [10:0];
+      \$3440  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3311  = d6;
+    \$3441  = d6;
     if (dw_done0_c0) begin
-      \$3311  = \$12 [10:0];
+      \$3441  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3312  = d7;
+    \$3442  = d7;
     if (dw_done0_c0) begin
-      \$3312  = \$13 [10:0];
+      \$3442  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3313  = d8;
+    \$3443  = d8;
     if (dw_done0_c1) begin
-      \$3313  = \$14 [10:0];
+      \$3443  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3314  = d9;
+    \$3444  = d9;
     if (dw_done0_c1) begin
-      \$3314  = \$15 [10:0];
+      \$3444  = \$15 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3315  = d10;
+    \$3445  = d10;
     if (dw_done0_c1) begin
-      \$3315  = \$16 [10:0];
+      \$3445  = \$16 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3316  = d11;
+    \$3446  = d11;
     if (dw_done0_c1) begin
-      \$3316  = \$17 [10:0];
+      \$3446  = \$17 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3317  = d12;
+    \$3447  = d12;
     if (dw_done0_c1) begin
-      \$3317  = \$18 [10:0];
+      \$3447  = \$18 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3318  = d13;
+    \$3448  = d13;
     if (dw_done0_c1) begin
-      \$3318  = \$19 [10:0];
+      \$3448  = \$19 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3319  = d14;
+    \$3449  = d14;
     if (dw_done0_c1) begin
-      \$3319  = \$20 [10:0];
+      \$3449  = \$20 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3320  = d15;
+    \$3450  = d15;
     if (dw_done0_c1) begin
-      \$3320  = \$21 [10:0];
+      \$3450  = \$21 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3321  = d16;
+    \$3451  = d16;
     if (dw_done0_c2) begin
-      \$3321  = \$22 [10:0];
+      \$3451  = \$22 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3322  = d17;
+    \$3452  = d17;
     if (dw_done0_c2) begin
-      \$3322  = \$23 [10:0];
+      \$3452  = \$23 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3323  = d18;
+    \$3453  = d18;
     if (dw_done0_c2) begin
-      \$3323  = \$24 [10:0];
+      \$3453  = \$24 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3324  = d19;
+    \$3454  = d19;
     if (dw_done0_c2) begin
-      \$3324  = \$25 [10:0];
+      \$3454  = \$25 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3325  = d20;
+    \$3455  = d20;
     if (dw_done0_c2) begin
-      \$3325  = \$26 [10:0];
+      \$3455  = \$26 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3326  = d21;
+    \$3456  = d21;
     if (dw_done0_c2) begin
-      \$3326  = \$27 [10:0];
+      \$3456  = \$27 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3327  = d22;
+    \$3457  = d22;
     if (dw_done0_c2) begin
-      \$3327  = \$28 [10:0];
+      \$3457  = \$28 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3328  = d23;
+    \$3458  = d23;
     if (dw_done0_c2) begin
-      \$3328  = \$29 [10:0];
+      \$3458  = \$29 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3329  = d24;
+    \$3459  = d24;
     if (dw_done0_c3) begin
-      \$3329  = \$30 [10:0];
+      \$3459  = \$30 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3330  = d25;
+    \$3460  = d25;
     if (dw_done0_c3) begin
-      \$3330  = \$31 [10:0];
+      \$3460  = \$31 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3331  = d26;
+    \$3461  = d26;
     if (dw_done0_c3) begin
-      \$3331  = \$32 [10:0];
+      \$3461  = \$32 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3332  = d27;
+    \$3462  = d27;
     if (dw_done0_c3) begin
-      \$3332  = \$33 [10:0];
+      \$3462  = \$33 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3333  = d28;
+    \$3463  = d28;
     if (dw_done0_c3) begin
-      \$3333  = \$34 [10:0];
+      \$3463  = \$34 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3334  = d29;
+    \$3464  = d29;
     if (dw_done0_c3) begin
-      \$3334  = \$35 [10:0];
+      \$3464  = \$35 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3335  = d30;
+    \$3465  = d30;
     if (dw_done0_c3) begin
-      \$3335  = \$36 [10:0];
+      \$3465  = \$36 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3336  = d31;
+    \$3466  = d31;
     if (dw_done0_c3) begin
-      \$3336  = \$37 [10:0];
+      \$3466  = \$37 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3337  = d32;
+    \$3467  = d32;
     if (dw_done0_c4) begin
-      \$3337  = \$38 [10:0];
+      \$3467  = \$38 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3338  = d33;
+    \$3468  = d33;
     if (dw_done0_c4) begin
-      \$3338  = \$39 [10:0];
+      \$3468  = \$39 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3339  = d34;
+    \$3469  = d34;
     if (dw_done0_c4) begin
-      \$3339  = \$40 [10:0];
+      \$3469  = \$40 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3340  = d35;
+    \$3470  = d35;
     if (dw_done0_c4) begin
-      \$3340  = \$41 [10:0];
+      \$3470  = \$41 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3341  = d36;
+    \$3471  = d36;
     if (dw_done0_c4) begin
-      \$3341  = \$42 [10:0];
+      \$3471  = \$42 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3342  = d37;
+    \$3472  = d37;
     if (dw_done0_c4) begin
-      \$3342  = \$43 [10:0];
+      \$3472  = \$43 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3343  = d38;
+    \$3473  = d38;
     if (dw_done0_c4) begin
-      \$3343  = \$44 [10:0];
+      \$3473  = \$44 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3344  = d39;
+    \$3474  = d39;
     if (dw_done0_c4) begin
-      \$3344  = \$45 [10:0];
+      \$3474  = \$45 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3345  = d40;
+    \$3475  = d40;
     if (dw_done0_c5) begin
-      \$3345  = \$46 [10:0];
+      \$3475  = \$46 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3346  = d41;
+    \$3476  = d41;
     if (dw_done0_c5) begin
-      \$3346  = \$47 [10:0];
+      \$3476  = \$47 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3347  = d42;
+    \$3477  = d42;
     if (dw_done0_c5) begin
-      \$3347  = \$48 [10:0];
+      \$3477  = \$48 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3348  = d43;
+    \$3478  = d43;
     if (dw_done0_c5) begin
-      \$3348  = \$49 [10:0];
+      \$3478  = \$49 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3349  = d44;
+    \$3479  = d44;
     if (dw_done0_c5) begin
-      \$3349  = \$50 [10:0];
+      \$3479  = \$50 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3350  = d45;
+    \$3480  = d45;
     if (dw_done0_c5) begin
-      \$3350  = \$51 [10:0];
+      \$3480  = \$51 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3351  = d46;
+    \$3481  = d46;
     if (dw_done0_c5) begin
-      \$3351  = \$52 [10:0];
+      \$3481  = \$52 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3352  = d47;
+    \$3482  = d47;
     if (dw_done0_c5) begin
-      \$3352  = \$53 [10:0];
+      \$3482  = \$53 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3353  = d48;
+    \$3483  = d48;
     if (dw_done0_c6) begin
-      \$3353  = \$54 [10:0];
+      \$3483  = \$54 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3354  = d49;
+    \$3484  = d49;
     if (dw_done0_c6) begin
-      \$3354  = \$55 [10:0];
+      \$3484  = \$55 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3355  = d50;
+    \$3485  = d50;
     if (dw_done0_c6) begin
-      \$3355  = \$56 [10:0];
+      \$3485  = \$56 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3356  = d51;
+    \$3486  = d51;
     if (dw_done0_c6) begin
-      \$3356  = \$57 [10:0];
+      \$3486  = \$57 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3357  = d52;
+    \$3487  = d52;
     if (dw_done0_c6) begin
-      \$3357  = \$58 [10:0];
+      \$3487  = \$58 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3358  = d53;
+    \$3488  = d53;
     if (dw_done0_c6) begin
-      \$3358  = \$59 [10:0];
+      \$3488  = \$59 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3359  = d54;
+    \$3489  = d54;
     if (dw_done0_c6) begin
-      \$3359  = \$60 [10:0];
+      \$3489  = \$60 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3360  = d55;
+    \$3490  = d55;
     if (dw_done0_c6) begin
-      \$3360  = \$61 [10:0];
+      \$3490  = \$61 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3361  = d56;
+    \$3491  = d56;
     if (dw_done0_c7) begin
-      \$3361  = \$62 [10:0];
+      \$3491  = \$62 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3362  = d57;
+    \$3492  = d57;
     if (dw_done0_c7) begin
-      \$3362  = \$63 [10:0];
+      \$3492  = \$63 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3363  = d58;
+    \$3493  = d58;
     if (dw_done0_c7) begin
-      \$3363  = \$64 [10:0];
+      \$3493  = \$64 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3364  = d59;
+    \$3494  = d59;
     if (dw_done0_c7) begin
-      \$3364  = \$65 [10:0];
+      \$3494  = \$65 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3365  = d60;
+    \$3495  = d60;
     if (dw_done0_c7) begin
-      \$3365  = \$66 [10:0];
+      \$3495  = \$66 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3366  = d61;
+    \$3496  = d61;
     if (dw_done0_c7) begin
-      \$3366  = \$67 [10:0];
+      \$3496  = \$67 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3367  = d62;
+    \$3497  = d62;
     if (dw_done0_c7) begin
-      \$3367  = \$68 [10:0];
+      \$3497  = \$68 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3368  = d63;
+    \$3498  = d63;
     if (dw_done0_c7) begin
-      \$3368  = \$69 [10:0];
+      \$3498  = \$69 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3369 [0] = \$562 ;
-    \$3369 [1] = \$563 ;
-    \$3369 [2] = \$564 ;
-    \$3369 [3] = \$565 ;
-    \$3369 [4] = \$566 ;
-    \$3369 [5] = \$567 ;
-    \$3369 [6] = \$568 ;
-    \$3369 [7] = \$569 ;
-    \$3369 [8] = \$570 ;
-    \$3369 [9] = \$571 ;
-    \$3369 [10] = \$572 ;
-    \$3369 [11] = \$573 ;
-    \$3369 [12] = \$574 ;
-    \$3369 [13] = \$575 ;
-    \$3369 [14] = \$576 ;
-    \$3369 [15] = \$577 ;
-    \$3369 [16] = \$578 ;
-    \$3369 [17] = \$579 ;
-    \$3369 [18] = \$580 ;
-    \$3369 [19] = \$581 ;
-    \$3369 [20] = \$582 ;
-    \$3369 [21] = \$583 ;
-    \$3369 [22] = \$584 ;
-    \$3369 [23] = \$585 ;
-    \$3369 [24] = \$586 ;
-    \$3369 [25] = \$587 ;
-    \$3369 [26] = \$588 ;
-    \$3369 [27] = \$589 ;
-    \$3369 [28] = \$590 ;
-    \$3369 [29] = \$591 ;
-    \$3369 [30] = \$592 ;
-    \$3369 [31] = \$593 ;
-    \$3369 [32] = \$594 ;
-    \$3369 [33] = \$595 ;
-    \$3369 [34] = \$596 ;
-    \$3369 [35] = \$597 ;
-    \$3369 [36] = \$598 ;
-    \$3369 [37] = \$599 ;
-    \$3369 [38] = \$600 ;
-    \$3369 [39] = \$601 ;
-    \$3369 [40] = \$602 ;
-    \$3369 [41] = \$603 ;
-    \$3369 [42] = \$604 ;
-    \$3369 [43] = \$605 ;
-    \$3369 [44] = \$606 ;
-    \$3369 [45] = \$607 ;
-    \$3369 [46] = \$608 ;
-    \$3369 [47] = \$609 ;
-    \$3369 [48] = \$610 ;
-    \$3369 [49] = \$611 ;
-    \$3369 [50] = \$612 ;
-    \$3369 [51] = \$613 ;
-    \$3369 [52] = \$614 ;
-    \$3369 [53] = \$615 ;
-    \$3369 [54] = \$616 ;
-    \$3369 [55] = \$617 ;
-    \$3369 [56] = \$618 ;
-    \$3369 [57] = \$619 ;
-    \$3369 [58] = \$620 ;
-    \$3369 [59] = \$621 ;
-    \$3369 [60] = \$622 ;
-    \$3369 [61] = \$623 ;
-    \$3369 [62] = \$624 ;
-    \$3369 [63] = \$625 ;
+    \$3499 [0] = \$605 ;
+    \$3499 [1] = \$606 ;
+    \$3499 [2] = \$607 ;
+    \$3499 [3] = \$608 ;
+    \$3499 [4] = \$609 ;
+    \$3499 [5] = \$610 ;
+    \$3499 [6] = \$611 ;
+    \$3499 [7] = \$612 ;
+    \$3499 [8] = \$613 ;
+    \$3499 [9] = \$614 ;
+    \$3499 [10] = \$615 ;
+    \$3499 [11] = \$616 ;
+    \$3499 [12] = \$617 ;
+    \$3499 [13] = \$618 ;
+    \$3499 [14] = \$619 ;
+    \$3499 [15] = \$620 ;
+    \$3499 [16] = \$621 ;
+    \$3499 [17] = \$622 ;
+    \$3499 [18] = \$623 ;
+    \$3499 [19] = \$624 ;
+    \$3499 [20] = \$625 ;
+    \$3499 [21] = \$626 ;
+    \$3499 [22] = \$627 ;
+    \$3499 [23] = \$628 ;
+    \$3499 [24] = \$629 ;
+    \$3499 [25] = \$630 ;
+    \$3499 [26] = \$631 ;
+    \$3499 [27] = \$632 ;
+    \$3499 [28] = \$633 ;
+    \$3499 [29] = \$634 ;
+    \$3499 [30] = \$635 ;
+    \$3499 [31] = \$636 ;
+    \$3499 [32] = \$637 ;
+    \$3499 [33] = \$638 ;
+    \$3499 [34] = \$639 ;
+    \$3499 [35] = \$640 ;
+    \$3499 [36] = \$641 ;
+    \$3499 [37] = \$642 ;
+    \$3499 [38] = \$643 ;
+    \$3499 [39] = \$644 ;
+    \$3499 [40] = \$645 ;
+    \$3499 [41] = \$646 ;
+    \$3499 [42] = \$647 ;
+    \$3499 [43] = \$648 ;
+    \$3499 [44] = \$649 ;
+    \$3499 [45] = \$650 ;
+    \$3499 [46] = \$651 ;
+    \$3499 [47] = \$652 ;
+    \$3499 [48] = \$653 ;
+    \$3499 [49] = \$654 ;
+    \$3499 [50] = \$655 ;
+    \$3499 [51] = \$656 ;
+    \$3499 [52] = \$657 ;
+    \$3499 [53] = \$658 ;
+    \$3499 [54] = \$659 ;
+    \$3499 [55] = \$660 ;
+    \$3499 [56] = \$661 ;
+    \$3499 [57] = \$662 ;
+    \$3499 [58] = \$663 ;
+    \$3499 [59] = \$664 ;
+    \$3499 [60] = \$665 ;
+    \$3499 [61] = \$666 ;
+    \$3499 [62] = \$667 ;
+    \$3499 [63] = \$668 ;
     if (rst) begin
-      \$3369  = 64'h0000000000000000;
+      \$3499  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3370  = \$627 [63:0];
+    \$3500  = \$670 [63:0];
     if (rst) begin
-      \$3370  = 64'h0000000000000000;
+      \$3500  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3371  = \$629 [63:0];
+    \$3501  = \$672 [63:0];
     if (rst) begin
-      \$3371  = 64'h0000000000000000;
+      \$3501  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3372  = \$1077 ;
+    \$3502  = \$1120 ;
     if (rst) begin
-      \$3372  = 1'h0;
+      \$3502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3373  = shadow0;
+    \$3503  = shadow0;
     if (hand_over_c0) begin
-      \$3373  = \$6 [20:0];
+      \$3503  = \$6 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3373  = shadow4;
+        \$3503  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3374  = shadow1;
+    \$3504  = shadow1;
     if (hand_over_c0) begin
-      \$3374  = \$7 [20:0];
+      \$3504  = \$7 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3374  = shadow5;
+        \$3504  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3375  = shadow2;
+    \$3505  = shadow2;
     if (hand_over_c0) begin
-      \$3375  = \$8 [20:0];
+      \$3505  = \$8 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3375  = shadow6;
+        \$3505  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3376  = shadow3;
+    \$3506  = shadow3;
     if (hand_over_c0) begin
-      \$3376  = \$9 [20:0];
+      \$3506  = \$9 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3376  = shadow7;
+        \$3506  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3377  = shadow4;
+    \$3507  = shadow4;
     if (hand_over_c0) begin
-      \$3377  = \$10 [20:0];
+      \$3507  = \$10 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3377  = shadow8;
+        \$3507  = shadow8;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3378  = shadow5;
+    \$3508  = shadow5;
     if (hand_over_c0) begin
-      \$3378  = \$11 [20:0];
+      \$3508  = \$11 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3378  = shadow9;
+        \$3508  = shadow9;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3379  = shadow6;
+    \$3509  = shadow6;
     if (hand_over_c0) begin
-      \$3379  = \$12 [20:0];
+      \$3509  = \$12 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3379  = shadow10;
+        \$3509  = shadow10;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3380  = shadow7;
+    \$3510  = shadow7;
     if (hand_over_c0) begin
-      \$3380  = \$13 [20:0];
+      \$3510  = \$13 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$3380  = shadow11;
+        \$3510  = shadow11;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3381  = shadow8;
+    \$3511  = shadow8;
     if (hand_over_c1) begin
-      \$3381  = \$14 [20:0];
+      \$3511  = \$14 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3381  = shadow12;
+        \$3511  = shadow12;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3382  = shadow9;
+    \$3512  = shadow9;
     if (hand_over_c1) begin
-      \$3382  = \$15 [20:0];
+      \$3512  = \$15 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3382  = shadow13;
+        \$3512  = shadow13;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3383  = shadow10;
+    \$3513  = shadow10;
     if (hand_over_c1) begin
-      \$3383  = \$16 [20:0];
+      \$3513  = \$16 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3383  = shadow14;
+        \$3513  = shadow14;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3384  = shadow11;
+    \$3514  = shadow11;
     if (hand_over_c1) begin
-      \$3384  = \$17 [20:0];
+      \$3514  = \$17 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3384  = shadow15;
+        \$3514  = shadow15;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3385  = shadow12;
+    \$3515  = shadow12;
     if (hand_over_c1) begin
-      \$3385  = \$18 [20:0];
+      \$3515  = \$18 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3385  = shadow16;
+        \$3515  = shadow16;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3386  = shadow13;
+    \$3516  = shadow13;
     if (hand_over_c1) begin
-      \$3386  = \$19 [20:0];
+      \$3516  = \$19 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3386  = shadow17;
+        \$3516  = shadow17;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3387  = shadow14;
+    \$3517  = shadow14;
     if (hand_over_c1) begin
-      \$3387  = \$20 [20:0];
+      \$3517  = \$20 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3387  = shadow18;
+        \$3517  = shadow18;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3388  = shadow15;
+    \$3518  = shadow15;
     if (hand_over_c1) begin
-      \$3388  = \$21 [20:0];
+      \$3518  = \$21 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$3388  = shadow19;
+        \$3518  = shadow19;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3389  = shadow16;
+    \$3519  = shadow16;
     if (hand_over_c2) begin
-      \$3389  = \$22 [20:0];
+      \$3519  = \$22 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3389  = shadow20;
+        \$3519  = shadow20;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3390  = shadow17;
+    \$3520  = shadow17;
     if (hand_over_c2) begin
-      \$3390  = \$23 [20:0];
+      \$3520  = \$23 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3390  = shadow21;
+        \$3520  = shadow21;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3391  = shadow18;
+    \$3521  = shadow18;
     if (hand_over_c2) begin
-      \$3391  = \$24 [20:0];
+      \$3521  = \$24 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3391  = shadow22;
+        \$3521  = shadow22;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3392  = shadow19;
+    \$3522  = shadow19;
     if (hand_over_c2) begin
-      \$3392  = \$25 [20:0];
+      \$3522  = \$25 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3392  = shadow23;
+        \$3522  = shadow23;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3393  = shadow20;
+    \$3523  = shadow20;
     if (hand_over_c2) begin
-      \$3393  = \$26 [20:0];
+      \$3523  = \$26 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3393  = shadow24;
+        \$3523  = shadow24;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3394  = shadow21;
+    \$3524  = shadow21;
     if (hand_over_c2) begin
-      \$3394  = \$27 [20:0];
+      \$3524  = \$27 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3394  = shadow25;
+        \$3524  = shadow25;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3395  = shadow22;
+    \$3525  = shadow22;
     if (hand_over_c2) begin
-      \$3395  = \$28 [20:0];
+      \$3525  = \$28 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3395  = shadow26;
+        \$3525  = shadow26;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3396  = shadow23;
+    \$3526  = shadow23;
     if (hand_over_c2) begin
-      \$3396  = \$29 [20:0];
+      \$3526  = \$29 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$3396  = shadow27;
+        \$3526  = shadow27;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3397  = shadow24;
+    \$3527  = shadow24;
     if (hand_over_c3) begin
-      \$3397  = \$30 [20:0];
+      \$3527  = \$30 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3397  = shadow28;
+        \$3527  = shadow28;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3398  = shadow25;
+    \$3528  = shadow25;
     if (hand_over_c3) begin
-      \$3398  = \$31 [20:0];
+      \$3528  = \$31 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3398  = shadow29;
+        \$3528  = shadow29;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3399  = shadow26;
+    \$3529  = shadow26;
     if (hand_over_c3) begin
-      \$3399  = \$32 [20:0];
+      \$3529  = \$32 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3399  = shadow30;
+        \$3529  = shadow30;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3400  = shadow27;
+    \$3530  = shadow27;
     if (hand_over_c3) begin
-      \$3400  = \$33 [20:0];
+      \$3530  = \$33 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3400  = shadow31;
+        \$3530  = shadow31;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3401  = shadow28;
+    \$3531  = shadow28;
     if (hand_over_c3) begin
-      \$3401  = \$34 [20:0];
+      \$3531  = \$34 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3401  = shadow32;
+        \$3531  = shadow32;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3402  = shadow29;
+    \$3532  = shadow29;
     if (hand_over_c3) begin
-      \$3402  = \$35 [20:0];
+      \$3532  = \$35 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3402  = shadow33;
+        \$3532  = shadow33;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3403  = shadow30;
+    \$3533  = shadow30;
     if (hand_over_c3) begin
-      \$3403  = \$36 [20:0];
+      \$3533  = \$36 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3403  = shadow34;
+        \$3533  = shadow34;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3404  = shadow31;
+    \$3534  = shadow31;
     if (hand_over_c3) begin
-      \$3404  = \$37 [20:0];
+      \$3534  = \$37 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$3404  = shadow35;
+        \$3534  = shadow35;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3405  = shadow32;
+    \$3535  = shadow32;
     if (hand_over_c4) begin
-      \$3405  = \$38 [20:0];
+      \$3535  = \$38 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3405  = shadow36;
+        \$3535  = shadow36;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3406  = shadow33;
+    \$3536  = shadow33;
     if (hand_over_c4) begin
-      \$3406  = \$39 [20:0];
+      \$3536  = \$39 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3406  = shadow37;
+        \$3536  = shadow37;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3407  = shadow34;
+    \$3537  = shadow34;
     if (hand_over_c4) begin
-      \$3407  = \$40 [20:0];
+      \$3537  = \$40 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3407  = shadow38;
+        \$3537  = shadow38;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3408  = shadow35;
+    \$3538  = shadow35;
     if (hand_over_c4) begin
-      \$3408  = \$41 [20:0];
+      \$3538  = \$41 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3408  = shadow39;
+        \$3538  = shadow39;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3409  = shadow36;
+    \$3539  = shadow36;
     if (hand_over_c4) begin
-      \$3409  = \$42 [20:0];
+      \$3539  = \$42 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3409  = shadow40;
+        \$3539  = shadow40;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3410  = shadow37;
+    \$3540  = shadow37;
     if (hand_over_c4) begin
-      \$3410  = \$43 [20:0];
+      \$3540  = \$43 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3410  = shadow41;
+        \$3540  = shadow41;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3411  = shadow38;
+    \$3541  = shadow38;
     if (hand_over_c4) begin
-      \$3411  = \$44 [20:0];
+      \$3541  = \$44 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3411  = shadow42;
+        \$3541  = shadow42;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3412  = shadow39;
+    \$3542  = shadow39;
     if (hand_over_c4) begin
-      \$3412  = \$45 [20:0];
+      \$3542  = \$45 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$3412  = shadow43;
+        \$3542  = shadow43;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3413  = shadow40;
+    \$3543  = shadow40;
     if (hand_over_c5) begin
-      \$3413  = \$46 [20:0];
+      \$3543  = \$46 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3413  = shadow44;
+        \$3543  = shadow44;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3414  = shadow41;
+    \$3544  = shadow41;
     if (hand_over_c5) begin
-      \$3414  = \$47 [20:0];
+      \$3544  = \$47 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3414  = shadow45;
+        \$3544  = shadow45;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3415  = shadow42;
+    \$3545  = shadow42;
     if (hand_over_c5) begin
-      \$3415  = \$48 [20:0];
+      \$3545  = \$48 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3415  = shadow46;
+        \$3545  = shadow46;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3416  = shadow43;
+    \$3546  = shadow43;
     if (hand_over_c5) begin
-      \$3416  = \$49 [20:0];
+      \$3546  = \$49 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3416  = shadow47;
+        \$3546  = shadow47;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3417  = shadow44;
+    \$3547  = shadow44;
     if (hand_over_c5) begin
-      \$3417  = \$50 [20:0];
+      \$3547  = \$50 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3417  = shadow48;
+        \$3547  = shadow48;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3418  = shadow45;
+    \$3548  = shadow45;
     if (hand_over_c5) begin
-      \$3418  = \$51 [20:0];
+      \$3548  = \$51 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3418  = shadow49;
+        \$3548  = shadow49;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3419  = shadow46;
+    \$3549  = shadow46;
     if (hand_over_c5) begin
-      \$3419  = \$52 [20:0];
+      \$3549  = \$52 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3419  = shadow50;
+        \$3549  = shadow50;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3420  = shadow47;
+    \$3550  = shadow47;
     if (hand_over_c5) begin
-      \$3420  = \$53 [20:0];
+      \$3550  = \$53 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$3420  = shadow51;
+        \$3550  = shadow51;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3421  = shadow48;
+    \$3551  = shadow48;
     if (hand_over_c6) begin
-      \$3421  = \$54 [20:0];
+      \$3551  = \$54 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3421  = shadow52;
+        \$3551  = shadow52;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3422  = shadow49;
+    \$3552  = shadow49;
     if (hand_over_c6) begin
-      \$3422  = \$55 [20:0];
+      \$3552  = \$55 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3422  = shadow53;
+        \$3552  = shadow53;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3423  = shadow50;
+    \$3553  = shadow50;
     if (hand_over_c6) begin
-      \$3423  = \$56 [20:0];
+      \$3553  = \$56 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3423  = shadow54;
+        \$3553  = shadow54;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3424  = shadow51;
+    \$3554  = shadow51;
     if (hand_over_c6) begin
-      \$3424  = \$57 [20:0];
+      \$3554  = \$57 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3424  = shadow55;
+        \$3554  = shadow55;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3425  = shadow52;
+    \$3555  = shadow52;
     if (hand_over_c6) begin
-      \$3425  = \$58 [20:0];
+      \$3555  = \$58 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3425  = shadow56;
+        \$3555  = shadow56;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3426  = shadow53;
+    \$3556  = shadow53;
     if (hand_over_c6) begin
-      \$3426  = \$59 [20:0];
+      \$3556  = \$59 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3426  = shadow57;
+        \$3556  = shadow57;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3427  = shadow54;
+    \$3557  = shadow54;
     if (hand_over_c6) begin
-      \$3427  = \$60 [20:0];
+      \$3557  = \$60 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3427  = shadow58;
+        \$3557  = shadow58;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3428  = shadow55;
+    \$3558  = shadow55;
     if (hand_over_c6) begin
-      \$3428  = \$61 [20:0];
+      \$3558  = \$61 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$3428  = shadow59;
+        \$3558  = shadow59;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3429  = shadow56;
+    \$3559  = shadow56;
     if (hand_over_c7) begin
-      \$3429  = \$62 [20:0];
+      \$3559  = \$62 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$3429  = shadow60;
+        \$3559  = shadow60;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3430  = shadow57;
+    \$3560  = shadow57;
     if (hand_over_c7) begin
-      \$3430  = \$63 [20:0];
+      \$3560  = \$63 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$3430  = shadow61;
+        \$3560  = shadow61;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3431  = shadow58;
+    \$3561  = shadow58;
     if (hand_over_c7) begin
-      \$3431  = \$64 [20:0];
+      \$3561  = \$64 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$3431  = shadow62;
+        \$3561  = shadow62;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3432  = shadow59;
+    \$3562  = shadow59;
     if (hand_over_c7) begin
-      \$3432  = \$65 [20:0];
+      \$3562  = \$65 [20:0];
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$3432  = shadow63;
+        \$3562  = shadow63;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3433  = shadow60;
+    \$3563  = shadow60;
     if (hand_over_c7) begin
-      \$3433  = \$66 [20:0];
+      \$3563  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3434  = shadow61;
+    \$3564  = shadow61;
     if (hand_over_c7) begin
-      \$3434  = \$67 [20:0];
+      \$3564  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3435  = shadow62;
+    \$3565  = shadow62;
     if (hand_over_c7) begin
-      \$3435  = \$68 [20:0];
+      \$3565  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3436  = shadow63;
+    \$3566  = shadow63;
     if (hand_over_c7) begin
-      \$3436  = \$69 [20:0];
+      \$3566  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3437  = job_active;
+    \$3567  = job_active;
     if (hand_over_c0) begin
-      \$3437  = 1'h1;
+      \$3567  = 1'h1;
     end
     if (launch_final) begin
-      \$3437  = 1'h1;
+      \$3567  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3437  = 1'h0;
+        if (\$1137 ) begin
+          \$3567  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3437  = 1'h0;
+      \$3567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3438  = job_active_c0;
+    \$3568  = job_active_c0;
     if (hand_over_c0) begin
-      \$3438  = 1'h1;
+      \$3568  = 1'h1;
     end
     if (launch_final) begin
-      \$3438  = 1'h1;
+      \$3568  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3438  = 1'h0;
+        if (\$1137 ) begin
+          \$3568  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3438  = 1'h0;
+      \$3568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3439  = job_active_c1;
+    \$3569  = job_active_c1;
     if (hand_over_c0) begin
-      \$3439  = 1'h1;
+      \$3569  = 1'h1;
     end
     if (launch_final) begin
-      \$3439  = 1'h1;
+      \$3569  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3439  = 1'h0;
+        if (\$1137 ) begin
+          \$3569  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3439  = 1'h0;
+      \$3569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3440  = job_active_c2;
+    \$3570  = job_active_c2;
     if (hand_over_c0) begin
-      \$3440  = 1'h1;
+      \$3570  = 1'h1;
     end
     if (launch_final) begin
-      \$3440  = 1'h1;
+      \$3570  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3440  = 1'h0;
+        if (\$1137 ) begin
+          \$3570  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3440  = 1'h0;
+      \$3570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3441  = job_active_c3;
+    \$3571  = job_active_c3;
     if (hand_over_c0) begin
-      \$3441  = 1'h1;
+      \$3571  = 1'h1;
     end
     if (launch_final) begin
-      \$3441  = 1'h1;
+      \$3571  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3441  = 1'h0;
+        if (\$1137 ) begin
+          \$3571  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3441  = 1'h0;
+      \$3571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3442  = job_active_c4;
+    \$3572  = job_active_c4;
     if (hand_over_c0) begin
-      \$3442  = 1'h1;
+      \$3572  = 1'h1;
     end
     if (launch_final) begin
-      \$3442  = 1'h1;
+      \$3572  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3442  = 1'h0;
+        if (\$1137 ) begin
+          \$3572  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3442  = 1'h0;
+      \$3572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3443  = job_active_c5;
+    \$3573  = job_active_c5;
     if (hand_over_c0) begin
-      \$3443  = 1'h1;
+      \$3573  = 1'h1;
     end
     if (launch_final) begin
-      \$3443  = 1'h1;
+      \$3573  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3443  = 1'h0;
+        if (\$1137 ) begin
+          \$3573  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3443  = 1'h0;
+      \$3573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3444  = job_active_c6;
+    \$3574  = job_active_c6;
     if (hand_over_c0) begin
-      \$3444  = 1'h1;
+      \$3574  = 1'h1;
     end
     if (launch_final) begin
-      \$3444  = 1'h1;
+      \$3574  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3444  = 1'h0;
+        if (\$1137 ) begin
+          \$3574  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3444  = 1'h0;
+      \$3574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3445  = job_active_c7;
+    \$3575  = job_active_c7;
     if (hand_over_c0) begin
-      \$3445  = 1'h1;
+      \$3575  = 1'h1;
     end
     if (launch_final) begin
-      \$3445  = 1'h1;
+      \$3575  = 1'h1;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3445  = 1'h0;
+        if (\$1137 ) begin
+          \$3575  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$3445  = 1'h0;
+      \$3575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3446  = job_kind;
+    \$3576  = job_kind;
     if (hand_over_c0) begin
-      \$3446  = s5_job;
+      \$3576  = s5_job;
     end
     if (launch_final) begin
-      \$3446  = 2'h2;
+      \$3576  = 2'h2;
     end
     if (rst) begin
-      \$3446  = 2'h0;
+      \$3576  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3447  = job_layer;
+    \$3577  = job_layer;
     if (hand_over_c0) begin
-      \$3447  = s5_layer;
+      \$3577  = s5_layer;
     end
     if (launch_final) begin
-      \$3447  = 3'h4;
+      \$3577  = 3'h4;
     end
     if (rst) begin
-      \$3447  = 3'h0;
+      \$3577  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3448  = job_pos;
+    \$3578  = job_pos;
     if (hand_over_c0) begin
-      \$3448  = s5_pos;
+      \$3578  = s5_pos;
     end
     if (rst) begin
-      \$3448  = 7'h00;
+      \$3578  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3449  = job_g;
+    \$3579  = job_g;
     if (hand_over_c0) begin
-      \$3449  = s5_g;
+      \$3579  = s5_g;
     end
     if (launch_final) begin
-      \$3449  = 1'h0;
+      \$3579  = 1'h0;
     end
     if (rst) begin
-      \$3449  = 1'h0;
+      \$3579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3450  = job_k;
+    \$3580  = job_k;
     if (hand_over_c0) begin
-      \$3450  = 4'h0;
+      \$3580  = 4'h0;
     end
     if (launch_final) begin
-      \$3450  = 4'h0;
+      \$3580  = 4'h0;
     end
-    if (\$1078 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3450  = \$1090 [3:0];
+        \$3580  = \$1133 [3:0];
       end
     end
     if (rst) begin
-      \$3450  = 4'h0;
+      \$3580  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3451  = \$signal ;
-    if (\$1078 ) begin
-      \$3451  = job_active;
+    \$3581  = \$signal ;
+    if (\$1121 ) begin
+      \$3581  = job_active;
     end
     if (rst) begin
-      \$3451  = 1'h0;
+      \$3581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3452  = p1_kind;
-    if (\$1078 ) begin
+    \$3582  = p1_kind;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3452  = job_kind;
+        \$3582  = job_kind;
       end
     end
     if (rst) begin
-      \$3452  = 2'h0;
+      \$3582  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3453  = p1_layer;
-    if (\$1078 ) begin
+    \$3583  = p1_layer;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3453  = job_layer;
+        \$3583  = job_layer;
       end
     end
     if (rst) begin
-      \$3453  = 3'h0;
+      \$3583  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3454  = p1_pos;
-    if (\$1078 ) begin
+    \$3584  = p1_pos;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3454  = job_pos;
+        \$3584  = job_pos;
       end
     end
     if (rst) begin
-      \$3454  = 7'h00;
+      \$3584  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3455  = \$signal$812 ;
-    if (\$1078 ) begin
+    \$3585  = \$signal$809 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3455  = \$1079 ;
+        \$3585  = \$1122 ;
       end
     end
     if (rst) begin
-      \$3455  = 1'h0;
+      \$3585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3456  = p1_last;
-    if (\$1078 ) begin
+    \$3586  = p1_last;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3456  = \$1085 ;
+        \$3586  = \$1128 ;
       end
     end
     if (rst) begin
-      \$3456  = 1'h0;
+      \$3586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3457  = p1_addr;
-    if (\$1078 ) begin
+    \$3587  = p1_addr;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3457  = \$1089 [3:0];
+        \$3587  = \$1132 [3:0];
       end
     end
     if (rst) begin
-      \$3457  = 4'h0;
+      \$3587  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3458  = i_pot;
-    if (\$1078 ) begin
+    \$3588  = i_pot;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3458  = shadow0;
+        \$3588  = shadow0;
       end
     end
     if (rst) begin
-      \$3458  = 21'h000000;
+      \$3588  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3459  = \i_pot$243 ;
-    if (\$1078 ) begin
+    \$3589  = \i_pot$243 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3459  = shadow1;
+        \$3589  = shadow1;
       end
     end
     if (rst) begin
-      \$3459  = 21'h000000;
+      \$3589  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3460  = \i_pot$252 ;
-    if (\$1078 ) begin
+    \$3590  = \i_pot$252 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3460  = shadow2;
+        \$3590  = shadow2;
       end
     end
     if (rst) begin
-      \$3460  = 21'h000000;
+      \$3590  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3461  = \i_pot$261 ;
-    if (\$1078 ) begin
+    \$3591  = \i_pot$261 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$3461  = shadow3;
+        \$3591  = shadow3;
       end
     end
     if (rst) begin
-      \$3461  = 21'h000000;
+      \$3591  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3462  = credit;
-    if (\$1078 ) begin
+    \$3592  = credit;
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$1094 ) begin
-          \$3462  = 1'h1;
+        if (\$1137 ) begin
+          \$3592  = 1'h1;
         end
       end
     end
@@ -30541,15 +30691,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
-                \$3462  = 1'h0;
+                \$3592  = 1'h0;
               end
             end
           end
@@ -30560,9 +30710,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
-              \$3462  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h06:
@@ -30572,9 +30722,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
-              \$3462  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h0a:
@@ -30584,9 +30734,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
-              \$3462  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h0e:
@@ -30596,859 +30746,852 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
-              \$3462  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h12:
-          if (\$3124 ) begin
-            \$3462  = 1'h0;
+          if (\$3256 ) begin
+            \$3592  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$3462  = 1'h1;
+      \$3592  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3463  = \$signal$301 ;
-    if (\$1095 ) begin
-      \$3463  = \$1097 ;
+    \$3593  = \$signal$306 ;
+    if (\$1138 ) begin
+      \$3593  = \$1140 ;
     end
     if (rst) begin
-      \$3463  = 1'h0;
+      \$3593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3464  = p2_first;
-    if (\$1095 ) begin
-      \$3464  = \$signal$812 ;
+    \$3594  = p2_first;
+    if (\$1138 ) begin
+      \$3594  = \$signal$809 ;
     end
     if (rst) begin
-      \$3464  = 1'h0;
+      \$3594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3465  = p2_addr;
-    if (\$1095 ) begin
-      \$3465  = p1_addr;
+    \$3595  = p2_addr;
+    if (\$1138 ) begin
+      \$3595  = p1_addr;
     end
     if (rst) begin
-      \$3465  = 4'h0;
+      \$3595  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3466  = \$signal$302 ;
-    if (\$1095 ) begin
-      \$3466  = \$signal$301 ;
+    \$3596  = \$signal$307 ;
+    if (\$1138 ) begin
+      \$3596  = \$signal$306 ;
     end
     if (rst) begin
-      \$3466  = 1'h0;
+      \$3596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3467  = p3_addr;
-    if (\$1095 ) begin
-      \$3467  = p2_addr;
+    \$3597  = p3_addr;
+    if (\$1138 ) begin
+      \$3597  = p2_addr;
     end
     if (rst) begin
-      \$3467  = 4'h0;
+      \$3597  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3468  = p4_valid;
-    if (\$1095 ) begin
-      \$3468  = \$signal$302 ;
+    \$3598  = p4_valid;
+    if (\$1138 ) begin
+      \$3598  = \$signal$307 ;
     end
     if (rst) begin
-      \$3468  = 1'h0;
+      \$3598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3469  = pool_wr__addr;
-    if (\$1095 ) begin
-      \$3469  = p3_addr;
+    \$3599  = pool_wr__addr;
+    if (\$1138 ) begin
+      \$3599  = p3_addr;
     end
     if (rst) begin
-      \$3469  = 4'h0;
+      \$3599  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3470  = p2_old0;
-    if (\$1098 ) begin
-      \$3470  = pool_rd__data[19:0];
+    \$3600  = p2_old0;
+    if (\$1141 ) begin
+      \$3600  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$3470  = 20'h00000;
+      \$3600  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3471  = p2_pot0;
-    if (\$1098 ) begin
-      \$3471  = i_pot;
+    \$3601  = p2_pot0;
+    if (\$1141 ) begin
+      \$3601  = i_pot;
     end
     if (rst) begin
-      \$3471  = 21'h000000;
+      \$3601  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3472  = pool_sum0;
-    if (\$1098 ) begin
-      \$3472  = \$1100 ;
+    \$3602  = pool_sum0;
+    if (\$1141 ) begin
+      \$3602  = \$1143 ;
     end
     if (rst) begin
-      \$3472  = 22'h000000;
+      \$3602  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3473  = pool_sat0;
-    if (\$1098 ) begin
-      \$3473  = \$1104 [19:0];
+    \$3603  = pool_sat0;
+    if (\$1141 ) begin
+      \$3603  = \$1147 [19:0];
     end
     if (rst) begin
-      \$3473  = 20'h00000;
+      \$3603  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3474  = p2_old1;
-    if (\$1105 ) begin
-      \$3474  = pool_rd__data[39:20];
+    \$3604  = p2_old1;
+    if (\$1148 ) begin
+      \$3604  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$3474  = 20'h00000;
+      \$3604  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3475  = p2_pot1;
-    if (\$1105 ) begin
-      \$3475  = \i_pot$243 ;
+    \$3605  = p2_pot1;
+    if (\$1148 ) begin
+      \$3605  = \i_pot$243 ;
     end
     if (rst) begin
-      \$3475  = 21'h000000;
+      \$3605  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3476  = pool_sum1;
-    if (\$1105 ) begin
-      \$3476  = \$1107 ;
+    \$3606  = pool_sum1;
+    if (\$1148 ) begin
+      \$3606  = \$1150 ;
     end
     if (rst) begin
-      \$3476  = 22'h000000;
+      \$3606  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3477  = pool_sat1;
-    if (\$1105 ) begin
-      \$3477  = \$1111 [19:0];
+    \$3607  = pool_sat1;
+    if (\$1148 ) begin
+      \$3607  = \$1154 [19:0];
     end
     if (rst) begin
-      \$3477  = 20'h00000;
+      \$3607  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3478  = p2_old2;
-    if (\$1112 ) begin
-      \$3478  = pool_rd__data[59:40];
+    \$3608  = p2_old2;
+    if (\$1155 ) begin
+      \$3608  = pool_rd__data[59:40];
     end
     if (rst) begin
-      \$3478  = 20'h00000;
+      \$3608  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3479  = p2_pot2;
-    if (\$1112 ) begin
-      \$3479  = \i_pot$252 ;
+    \$3609  = p2_pot2;
+    if (\$1155 ) begin
+      \$3609  = \i_pot$252 ;
     end
     if (rst) begin
-      \$3479  = 21'h000000;
+      \$3609  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3480  = pool_sum2;
-    if (\$1112 ) begin
-      \$3480  = \$1114 ;
+    \$3610  = pool_sum2;
+    if (\$1155 ) begin
+      \$3610  = \$1157 ;
     end
     if (rst) begin
-      \$3480  = 22'h000000;
+      \$3610  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3481  = pool_sat2;
-    if (\$1112 ) begin
-      \$3481  = \$1118 [19:0];
+    \$3611  = pool_sat2;
+    if (\$1155 ) begin
+      \$3611  = \$1161 [19:0];
     end
     if (rst) begin
-      \$3481  = 20'h00000;
+      \$3611  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3482  = p2_old3;
-    if (\$1119 ) begin
-      \$3482  = pool_rd__data[79:60];
+    \$3612  = p2_old3;
+    if (\$1162 ) begin
+      \$3612  = pool_rd__data[79:60];
     end
     if (rst) begin
-      \$3482  = 20'h00000;
+      \$3612  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3483  = p2_pot3;
-    if (\$1119 ) begin
-      \$3483  = \i_pot$261 ;
+    \$3613  = p2_pot3;
+    if (\$1162 ) begin
+      \$3613  = \i_pot$261 ;
     end
     if (rst) begin
-      \$3483  = 21'h000000;
+      \$3613  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3484  = pool_sum3;
-    if (\$1119 ) begin
-      \$3484  = \$1121 ;
+    \$3614  = pool_sum3;
+    if (\$1162 ) begin
+      \$3614  = \$1164 ;
     end
     if (rst) begin
-      \$3484  = 22'h000000;
+      \$3614  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3485  = pool_sat3;
-    if (\$1119 ) begin
-      \$3485  = \$1125 [19:0];
+    \$3615  = pool_sat3;
+    if (\$1162 ) begin
+      \$3615  = \$1168 [19:0];
     end
     if (rst) begin
-      \$3485  = 20'h00000;
+      \$3615  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3486  = trace__valid;
-    if (\$1126 ) begin
-      \$3486  = 1'h0;
+    \$3616  = trace__valid;
+    if (\$1169 ) begin
+      \$3616  = 1'h0;
     end
-    if (\$1130 ) begin
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$3486  = 1'h1;
+        \$3616  = 1'h1;
       end
     end
     if (rst) begin
-      \$3486  = 1'h0;
+      \$3616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3487  = 1'h0;
-    if (\$1130 ) begin
+    \$3617  = 1'h0;
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$3487  = 1'h1;
+        \$3617  = 1'h1;
       end
     end
     if (rst) begin
-      \$3487  = 1'h0;
+      \$3617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3488  = word;
-    if (\$1130 ) begin
-      \$3488  = { \o_act$834 , \o_act$833 , \o_act$832 , o_act, word[255:16] };
+    \$3618  = word;
+    if (\$1173 ) begin
+      \$3618  = { \o_act$831 , \o_act$830 , \o_act$829 , o_act, word[255:16] };
     end
     if (rst) begin
-      \$3488  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$3618  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3489  = \$signature__addr$283 ;
-    if (\$1130 ) begin
+    \$3619  = \$signature__addr$283 ;
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$3489  = \$1132 ;
+        \$3619  = \$1175 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3490  = trace__payload;
-    if (\$1130 ) begin
+    \$3620  = trace__payload;
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$3490 [2:0] = tag[11:9];
-        \$3490 [9:3] = tag[8:2];
-        \$3490 [265:10] = { \o_act$834 , \o_act$833 , \o_act$832 , o_act, word[255:16] };
+        \$3620 [2:0] = tag[11:9];
+        \$3620 [9:3] = tag[8:2];
+        \$3620 [265:10] = { \o_act$831 , \o_act$830 , \o_act$829 , o_act, word[255:16] };
       end
     end
     if (rst) begin
-      \$3490  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+      \$3620  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3491  = spk_word;
-    if (\$1135 ) begin
-      \$3491  = { \o_act$834 [0], \o_act$833 [0], \o_act$832 [0], o_act[0], spk_word[63:4] };
+    \$3621  = spk_word;
+    if (\$1178 ) begin
+      \$3621  = { \o_act$831 [0], \o_act$830 [0], \o_act$829 [0], o_act[0], spk_word[63:4] };
     end
     if (rst) begin
-      \$3491  = 64'h0000000000000000;
+      \$3621  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3492  = spikes__payload;
-    if (\$1135 ) begin
+    \$3622  = spikes__payload;
+    if (\$1178 ) begin
       if (tag[1]) begin
-        \$3492  = { \o_act$834 [0], \o_act$833 [0], \o_act$832 [0], o_act[0], spk_word[63:4] };
+        \$3622  = { \o_act$831 [0], \o_act$830 [0], \o_act$829 [0], o_act[0], spk_word[63:4] };
       end
     end
     if (rst) begin
-      \$3492  = 64'h0000000000000000;
+      \$3622  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3493  = \$1151 ;
+    \$3623  = \$1179 ;
     if (rst) begin
-      \$3493  = 1'h0;
+      \$3623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3494  = \$1152 ;
+    \$3624  = load__payload;
     if (rst) begin
-      \$3494  = 1'h0;
+      \$3624  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3495  = load__payload;
-    if (rst) begin
-      \$3495  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3496  = asm;
+    \$3625  = asm;
     if (load_ok) begin
-      \$3496  = { lp[41:10], asm[511:32] };
+      \$3625  = { lp[41:10], asm[511:32] };
     end
     if (rst) begin
-      \$3496  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$3625  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3497  = ox;
+    \$3626  = ox;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3497  = 5'h00;
+          if (\$1181 ) begin
+            \$3626  = 5'h00;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  if (\$1182 ) begin
-                    \$3497  = \$1183 [4:0];
+                  if (\$1209 ) begin
+                    \$3626  = \$1210 [4:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3497  = 5'h00;
+          if (\$1234 ) begin
+            \$3626  = 5'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
-                if (\$1665 ) begin
-                  \$3497  = \$1666 [4:0];
+                if (\$1714 ) begin
+                  \$3626  = \$1715 [4:0];
                 end
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3497  = 5'h00;
+          if (\$1739 ) begin
+            \$3626  = 5'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
-                if (\$2148 ) begin
-                  \$3497  = \$2149 [4:0];
+                if (\$2219 ) begin
+                  \$3626  = \$2220 [4:0];
                 end
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3497  = 5'h00;
+          if (\$2244 ) begin
+            \$3626  = 5'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
-                if (\$2631 ) begin
-                  \$3497  = \$2632 [4:0];
+                if (\$2724 ) begin
+                  \$3626  = \$2725 [4:0];
                 end
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3497  = 5'h00;
+          if (\$2749 ) begin
+            \$3626  = 5'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
-                if (\$3114 ) begin
-                  \$3497  = \$3115 [4:0];
+                if (\$3229 ) begin
+                  \$3626  = \$3230 [4:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$3497  = 5'h00;
+      \$3626  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3498  = oy;
+    \$3627  = oy;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3498  = 3'h0;
+          if (\$1181 ) begin
+            \$3627  = 3'h0;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
+                if (\$1204 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$1182 ) begin
-                    \$3498  = 3'h0;
+                  if (\$1209 ) begin
+                    \$3627  = 3'h0;
                   end else begin
-                    \$3498  = \$1187 [2:0];
+                    \$3627  = \$1214 [2:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3498  = 3'h0;
+          if (\$1234 ) begin
+            \$3627  = 3'h0;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1665 ) begin
-                  \$3498  = 3'h0;
+                if (\$1714 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$3498  = \$1670 [2:0];
+                  \$3627  = \$1719 [2:0];
                 end
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3498  = 3'h0;
+          if (\$1739 ) begin
+            \$3627  = 3'h0;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2148 ) begin
-                  \$3498  = 3'h0;
+                if (\$2219 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$3498  = \$2153 [2:0];
+                  \$3627  = \$2224 [2:0];
                 end
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3498  = 3'h0;
+          if (\$2244 ) begin
+            \$3627  = 3'h0;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2631 ) begin
-                  \$3498  = 3'h0;
+                if (\$2724 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$3498  = \$2636 [2:0];
+                  \$3627  = \$2729 [2:0];
                 end
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3498  = 3'h0;
+          if (\$2749 ) begin
+            \$3627  = 3'h0;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$3114 ) begin
-                  \$3498  = 3'h0;
+                if (\$3229 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$3498  = \$3119 [2:0];
+                  \$3627  = \$3234 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$3498  = 3'h0;
+      \$3627  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3499  = pos;
+    \$3628  = pos;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3499  = 7'h00;
+          if (\$1181 ) begin
+            \$3628  = 7'h00;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  \$3499  = \$1181 [6:0];
+                  \$3628  = \$1208 [6:0];
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3499  = 7'h00;
+          if (\$1234 ) begin
+            \$3628  = 7'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
-                \$3499  = \$1664 [6:0];
+                \$3628  = \$1713 [6:0];
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3499  = 7'h00;
+          if (\$1739 ) begin
+            \$3628  = 7'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
-                \$3499  = \$2147 [6:0];
+                \$3628  = \$2218 [6:0];
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3499  = 7'h00;
+          if (\$2244 ) begin
+            \$3628  = 7'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
-                \$3499  = \$2630 [6:0];
+                \$3628  = \$2723 [6:0];
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3499  = 7'h00;
+          if (\$2749 ) begin
+            \$3628  = 7'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
-                \$3499  = \$3113 [6:0];
+                \$3628  = \$3228 [6:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$3499  = 7'h00;
+      \$3628  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3500  = gc;
+    \$3629  = gc;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3500  = 1'h0;
+          if (\$1181 ) begin
+            \$3629  = 1'h0;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
-                  \$3500  = \$1178 [0];
+                if (\$1204 ) begin
+                  \$3629  = \$1205 [0];
                 end else begin
-                  \$3500  = 1'h0;
+                  \$3629  = 1'h0;
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3500  = 1'h0;
+          if (\$1234 ) begin
+            \$3629  = 1'h0;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$1193 ) begin
-          end else if (\$1196 ) begin
-          end else if (\$1198 ) begin
-            \$3500  = \$1202 [0];
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+          end else if (\$1242 ) begin
+            \$3629  = \$1246 [0];
           end else begin
-            \$3500  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
-                \$3500  = \$1663 [0];
+              if (\$1711 ) begin
+                \$3629  = \$1712 [0];
               end else begin
-                \$3500  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3500  = 1'h0;
+          if (\$1739 ) begin
+            \$3629  = 1'h0;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$1676 ) begin
-          end else if (\$1679 ) begin
-          end else if (\$1681 ) begin
-            \$3500  = \$1685 [0];
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+          end else if (\$1747 ) begin
+            \$3629  = \$1751 [0];
           end else begin
-            \$3500  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
-                \$3500  = \$2146 [0];
+              if (\$2216 ) begin
+                \$3629  = \$2217 [0];
               end else begin
-                \$3500  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3500  = 1'h0;
+          if (\$2244 ) begin
+            \$3629  = 1'h0;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$2159 ) begin
-          end else if (\$2162 ) begin
-          end else if (\$2164 ) begin
-            \$3500  = \$2168 [0];
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+          end else if (\$2252 ) begin
+            \$3629  = \$2256 [0];
           end else begin
-            \$3500  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
-                \$3500  = \$2629 [0];
+              if (\$2721 ) begin
+                \$3629  = \$2722 [0];
               end else begin
-                \$3500  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3500  = 1'h0;
+          if (\$2749 ) begin
+            \$3629  = 1'h0;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$2642 ) begin
-          end else if (\$2645 ) begin
-          end else if (\$2647 ) begin
-            \$3500  = \$2651 [0];
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+          end else if (\$2757 ) begin
+            \$3629  = \$2761 [0];
           end else begin
-            \$3500  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
-                \$3500  = \$3112 [0];
+              if (\$3226 ) begin
+                \$3629  = \$3227 [0];
               end else begin
-                \$3500  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$3500  = 1'h0;
+      \$3629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3501  = ch;
+    \$3630  = ch;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3501  = 6'h00;
+          if (\$1181 ) begin
+            \$3630  = 6'h00;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
-              \$3501  = \$1166 [5:0];
+            if (\$1192 ) begin
+              \$3630  = \$1193 [5:0];
             end else begin
-              \$3501  = 6'h00;
+              \$3630  = 6'h00;
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3501  = 6'h00;
+          if (\$1234 ) begin
+            \$3630  = 6'h00;
           end
       5'h03:
           /* empty */;
@@ -31457,8 +31600,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h05:
           /* empty */;
       5'h06:
-          if (all_idle) begin
-            \$3501  = 6'h00;
+          if (\$1739 ) begin
+            \$3630  = 6'h00;
           end
       5'h07:
           /* empty */;
@@ -31467,8 +31610,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h09:
           /* empty */;
       5'h0a:
-          if (all_idle) begin
-            \$3501  = 6'h00;
+          if (\$2244 ) begin
+            \$3630  = 6'h00;
           end
       5'h0b:
           /* empty */;
@@ -31477,508 +31620,508 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0d:
           /* empty */;
       5'h0e:
-          if (all_idle) begin
-            \$3501  = 6'h00;
+          if (\$2749 ) begin
+            \$3630  = 6'h00;
           end
     endcase
     if (rst) begin
-      \$3501  = 6'h00;
+      \$3630  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3502  = ki;
+    \$3631  = ki;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3502  = 3'h2;
+          if (\$1181 ) begin
+            \$3631  = 3'h2;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
-                \$3502  = \$1174 [2:0];
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
+                \$3631  = \$1201 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
-                  \$3502  = \$1179 ;
+                if (\$1204 ) begin
+                  \$3631  = \$1206 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$1182 ) begin
-                    \$3502  = \$1185 ;
+                  if (\$1209 ) begin
+                    \$3631  = \$1212 ;
                   end else begin
-                    \$3502  = \$1190 ;
+                    \$3631  = \$1217 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3502  = 3'h1;
+          if (\$1234 ) begin
+            \$3631  = 3'h1;
           end
       5'h03:
-          if (\$1193 ) begin
-          end else if (\$1196 ) begin
-            \$3502  = \$1200 [2:0];
-          end else if (\$1198 ) begin
-            \$3502  = { 1'h0, \$1203  };
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+            \$3631  = \$1244 [2:0];
+          end else if (\$1242 ) begin
+            \$3631  = { 1'h0, \$1247  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1665 ) begin
-                  \$3502  = { 1'h0, \$1668  };
+                if (\$1714 ) begin
+                  \$3631  = { 1'h0, \$1717  };
                 end else begin
-                  \$3502  = { 1'h0, \$1673  };
+                  \$3631  = { 1'h0, \$1722  };
                 end
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3502  = 3'h1;
+          if (\$1739 ) begin
+            \$3631  = 3'h1;
           end
       5'h07:
-          if (\$1676 ) begin
-          end else if (\$1679 ) begin
-            \$3502  = \$1683 [2:0];
-          end else if (\$1681 ) begin
-            \$3502  = { 1'h0, \$1686  };
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+            \$3631  = \$1749 [2:0];
+          end else if (\$1747 ) begin
+            \$3631  = { 1'h0, \$1752  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2148 ) begin
-                  \$3502  = { 1'h0, \$2151  };
+                if (\$2219 ) begin
+                  \$3631  = { 1'h0, \$2222  };
                 end else begin
-                  \$3502  = { 1'h0, \$2156  };
+                  \$3631  = { 1'h0, \$2227  };
                 end
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3502  = 3'h1;
+          if (\$2244 ) begin
+            \$3631  = 3'h1;
           end
       5'h0b:
-          if (\$2159 ) begin
-          end else if (\$2162 ) begin
-            \$3502  = \$2166 [2:0];
-          end else if (\$2164 ) begin
-            \$3502  = { 1'h0, \$2169  };
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+            \$3631  = \$2254 [2:0];
+          end else if (\$2252 ) begin
+            \$3631  = { 1'h0, \$2257  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2631 ) begin
-                  \$3502  = { 1'h0, \$2634  };
+                if (\$2724 ) begin
+                  \$3631  = { 1'h0, \$2727  };
                 end else begin
-                  \$3502  = { 1'h0, \$2639  };
+                  \$3631  = { 1'h0, \$2732  };
                 end
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3502  = 3'h1;
+          if (\$2749 ) begin
+            \$3631  = 3'h1;
           end
       5'h0f:
-          if (\$2642 ) begin
-          end else if (\$2645 ) begin
-            \$3502  = \$2649 [2:0];
-          end else if (\$2647 ) begin
-            \$3502  = { 1'h0, \$2652  };
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+            \$3631  = \$2759 [2:0];
+          end else if (\$2757 ) begin
+            \$3631  = { 1'h0, \$2762  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$3114 ) begin
-                  \$3502  = { 1'h0, \$3117  };
+                if (\$3229 ) begin
+                  \$3631  = { 1'h0, \$3232  };
                 end else begin
-                  \$3502  = { 1'h0, \$3122  };
+                  \$3631  = { 1'h0, \$3237  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$3502  = 3'h0;
+      \$3631  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3503  = kj;
+    \$3632  = kj;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3503  = 3'h1;
+          if (\$1181 ) begin
+            \$3632  = 3'h1;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-                \$3503  = \$1173 [2:0];
-              end else if (\$1172 ) begin
-                \$3503  = \$1175 ;
+              if (\$1196 ) begin
+                \$3632  = \$1200 [2:0];
+              end else if (\$1199 ) begin
+                \$3632  = \$1202 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
-                  \$3503  = \$1180 ;
+                if (\$1204 ) begin
+                  \$3632  = \$1207 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$1182 ) begin
-                    \$3503  = 3'h1;
+                  if (\$1209 ) begin
+                    \$3632  = 3'h1;
                   end else begin
-                    \$3503  = \$1189 ;
+                    \$3632  = \$1216 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3503  = 3'h1;
+          if (\$1234 ) begin
+            \$3632  = 3'h1;
           end
       5'h03:
-          if (\$1193 ) begin
-            \$3503  = \$1199 [2:0];
-          end else if (\$1196 ) begin
-            \$3503  = { 1'h0, \$1201  };
-          end else if (\$1198 ) begin
-            \$3503  = { 1'h0, \$1204  };
+          if (\$1237 ) begin
+            \$3632  = \$1243 [2:0];
+          end else if (\$1240 ) begin
+            \$3632  = { 1'h0, \$1245  };
+          end else if (\$1242 ) begin
+            \$3632  = { 1'h0, \$1248  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1665 ) begin
-                  \$3503  = 3'h1;
+                if (\$1714 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$3503  = { 1'h0, \$1672  };
+                  \$3632  = { 1'h0, \$1721  };
                 end
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3503  = 3'h1;
+          if (\$1739 ) begin
+            \$3632  = 3'h1;
           end
       5'h07:
-          if (\$1676 ) begin
-            \$3503  = \$1682 [2:0];
-          end else if (\$1679 ) begin
-            \$3503  = { 1'h0, \$1684  };
-          end else if (\$1681 ) begin
-            \$3503  = { 1'h0, \$1687  };
+          if (\$1742 ) begin
+            \$3632  = \$1748 [2:0];
+          end else if (\$1745 ) begin
+            \$3632  = { 1'h0, \$1750  };
+          end else if (\$1747 ) begin
+            \$3632  = { 1'h0, \$1753  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2148 ) begin
-                  \$3503  = 3'h1;
+                if (\$2219 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$3503  = { 1'h0, \$2155  };
+                  \$3632  = { 1'h0, \$2226  };
                 end
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3503  = 3'h1;
+          if (\$2244 ) begin
+            \$3632  = 3'h1;
           end
       5'h0b:
-          if (\$2159 ) begin
-            \$3503  = \$2165 [2:0];
-          end else if (\$2162 ) begin
-            \$3503  = { 1'h0, \$2167  };
-          end else if (\$2164 ) begin
-            \$3503  = { 1'h0, \$2170  };
+          if (\$2247 ) begin
+            \$3632  = \$2253 [2:0];
+          end else if (\$2250 ) begin
+            \$3632  = { 1'h0, \$2255  };
+          end else if (\$2252 ) begin
+            \$3632  = { 1'h0, \$2258  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2631 ) begin
-                  \$3503  = 3'h1;
+                if (\$2724 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$3503  = { 1'h0, \$2638  };
+                  \$3632  = { 1'h0, \$2731  };
                 end
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3503  = 3'h1;
+          if (\$2749 ) begin
+            \$3632  = 3'h1;
           end
       5'h0f:
-          if (\$2642 ) begin
-            \$3503  = \$2648 [2:0];
-          end else if (\$2645 ) begin
-            \$3503  = { 1'h0, \$2650  };
-          end else if (\$2647 ) begin
-            \$3503  = { 1'h0, \$2653  };
+          if (\$2752 ) begin
+            \$3632  = \$2758 [2:0];
+          end else if (\$2755 ) begin
+            \$3632  = { 1'h0, \$2760  };
+          end else if (\$2757 ) begin
+            \$3632  = { 1'h0, \$2763  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$3114 ) begin
-                  \$3503  = 3'h1;
+                if (\$3229 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$3503  = { 1'h0, \$3121  };
+                  \$3632  = { 1'h0, \$3236  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$3503  = 3'h0;
+      \$3632  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3504  = seq_state;
+    \$3633  = seq_state;
     casez (seq_state)
       5'h00:
-          if (\$1154 ) begin
-            \$3504  = 5'h01;
+          if (\$1181 ) begin
+            \$3633  = 5'h01;
           end
       5'h01:
-          if (\$1163 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$1165 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$1169 ) begin
-              end else if (\$1172 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1177 ) begin
+                if (\$1204 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$1182 ) begin
+                  if (\$1209 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$1186 ) begin
-                      \$3504  = 5'h02;
+                    if (\$1213 ) begin
+                      \$3633  = 5'h02;
                     end else begin
-                      \$3504  = 5'h01;
+                      \$3633  = 5'h01;
                     end
                   end else begin
-                    \$3504  = 5'h01;
+                    \$3633  = 5'h01;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (all_idle) begin
-            \$3504  = 5'h03;
+          if (\$1234 ) begin
+            \$3633  = 5'h03;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$1193 ) begin
-          end else if (\$1196 ) begin
-          end else if (\$1198 ) begin
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+          end else if (\$1242 ) begin
           end else begin
-            \$3504  = 5'h04;
+            \$3633  = 5'h04;
           end
       5'h04:
-          if (\$1206 ) begin
-            \$3504  = 5'h05;
+          if (\$1255 ) begin
+            \$3633  = 5'h05;
           end
       5'h05:
-          if (\$1208 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1662 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1665 ) begin
+                if (\$1714 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$1669 ) begin
-                    \$3504  = 5'h06;
+                  if (\$1718 ) begin
+                    \$3633  = 5'h06;
                   end else begin
-                    \$3504  = 5'h03;
+                    \$3633  = 5'h03;
                   end
                 end else begin
-                  \$3504  = 5'h03;
+                  \$3633  = 5'h03;
                 end
               end
             end
           end
       5'h06:
-          if (all_idle) begin
-            \$3504  = 5'h07;
+          if (\$1739 ) begin
+            \$3633  = 5'h07;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$1676 ) begin
-          end else if (\$1679 ) begin
-          end else if (\$1681 ) begin
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+          end else if (\$1747 ) begin
           end else begin
-            \$3504  = 5'h08;
+            \$3633  = 5'h08;
           end
       5'h08:
-          if (\$1689 ) begin
-            \$3504  = 5'h09;
+          if (\$1760 ) begin
+            \$3633  = 5'h09;
           end
       5'h09:
-          if (\$1691 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2145 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2148 ) begin
+                if (\$2219 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$2152 ) begin
-                    \$3504  = 5'h0a;
+                  if (\$2223 ) begin
+                    \$3633  = 5'h0a;
                   end else begin
-                    \$3504  = 5'h07;
+                    \$3633  = 5'h07;
                   end
                 end else begin
-                  \$3504  = 5'h07;
+                  \$3633  = 5'h07;
                 end
               end
             end
           end
       5'h0a:
-          if (all_idle) begin
-            \$3504  = 5'h0b;
+          if (\$2244 ) begin
+            \$3633  = 5'h0b;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$2159 ) begin
-          end else if (\$2162 ) begin
-          end else if (\$2164 ) begin
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+          end else if (\$2252 ) begin
           end else begin
-            \$3504  = 5'h0c;
+            \$3633  = 5'h0c;
           end
       5'h0c:
-          if (\$2172 ) begin
-            \$3504  = 5'h0d;
+          if (\$2265 ) begin
+            \$3633  = 5'h0d;
           end
       5'h0d:
-          if (\$2174 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$2628 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$2631 ) begin
+                if (\$2724 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$2635 ) begin
-                    \$3504  = 5'h0e;
+                  if (\$2728 ) begin
+                    \$3633  = 5'h0e;
                   end else begin
-                    \$3504  = 5'h0b;
+                    \$3633  = 5'h0b;
                   end
                 end else begin
-                  \$3504  = 5'h0b;
+                  \$3633  = 5'h0b;
                 end
               end
             end
           end
       5'h0e:
-          if (all_idle) begin
-            \$3504  = 5'h0f;
+          if (\$2749 ) begin
+            \$3633  = 5'h0f;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$2642 ) begin
-          end else if (\$2645 ) begin
-          end else if (\$2647 ) begin
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+          end else if (\$2757 ) begin
           end else begin
-            \$3504  = 5'h10;
+            \$3633  = 5'h10;
           end
       5'h10:
-          if (\$2655 ) begin
-            \$3504  = 5'h11;
+          if (\$2770 ) begin
+            \$3633  = 5'h11;
           end
       5'h11:
-          if (\$2657 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$3111 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$3114 ) begin
+                if (\$3229 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$3118 ) begin
-                    \$3504  = 5'h12;
+                  if (\$3233 ) begin
+                    \$3633  = 5'h12;
                   end else begin
-                    \$3504  = 5'h0f;
+                    \$3633  = 5'h0f;
                   end
                 end else begin
-                  \$3504  = 5'h0f;
+                  \$3633  = 5'h0f;
                 end
               end
             end
           end
       5'h12:
-          if (\$3124 ) begin
-            \$3504  = 5'h00;
+          if (\$3256 ) begin
+            \$3633  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$3504  = 5'h00;
+      \$3633  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3505  = cur;
+    \$3634  = cur;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -31989,15 +32132,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$1206 ) begin
-            \$3505  = \$signal$736 ;
+          if (\$1255 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h05:
-          if (\$1208 ) begin
-            \$3505  = \$1210 [63:0];
+          if (\$1257 ) begin
+            \$3634  = \$1259 [63:0];
             if (todo_empty) begin
-              if (\$1662 ) begin
-                \$3505  = \$signal$736 ;
+              if (\$1711 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -32006,15 +32149,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$1689 ) begin
-            \$3505  = \$signal$736 ;
+          if (\$1760 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h09:
-          if (\$1691 ) begin
-            \$3505  = \$1693 [63:0];
+          if (\$1762 ) begin
+            \$3634  = \$1764 [63:0];
             if (todo_empty) begin
-              if (\$2145 ) begin
-                \$3505  = \$signal$736 ;
+              if (\$2216 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -32023,15 +32166,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$2172 ) begin
-            \$3505  = \$signal$736 ;
+          if (\$2265 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h0d:
-          if (\$2174 ) begin
-            \$3505  = \$2176 [63:0];
+          if (\$2267 ) begin
+            \$3634  = \$2269 [63:0];
             if (todo_empty) begin
-              if (\$2628 ) begin
-                \$3505  = \$signal$736 ;
+              if (\$2721 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -32040,26 +32183,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$2655 ) begin
-            \$3505  = \$signal$736 ;
+          if (\$2770 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h11:
-          if (\$2657 ) begin
-            \$3505  = \$2659 [63:0];
+          if (\$2772 ) begin
+            \$3634  = \$2774 [63:0];
             if (todo_empty) begin
-              if (\$3111 ) begin
-                \$3505  = \$signal$736 ;
+              if (\$3226 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$3505  = 64'h0000000000000000;
+      \$3634  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3506  = todo;
+    \$3635  = todo;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -32070,15 +32213,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$1206 ) begin
-            \$3506  = nz_todo;
+          if (\$1255 ) begin
+            \$3635  = nz_todo;
           end
       5'h05:
-          if (\$1208 ) begin
-            \$3506  = \$1212 [63:0];
+          if (\$1257 ) begin
+            \$3635  = \$1261 [63:0];
             if (todo_empty) begin
-              if (\$1662 ) begin
-                \$3506  = nz_todo;
+              if (\$1711 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -32087,15 +32230,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$1689 ) begin
-            \$3506  = nz_todo;
+          if (\$1760 ) begin
+            \$3635  = nz_todo;
           end
       5'h09:
-          if (\$1691 ) begin
-            \$3506  = \$1695 [63:0];
+          if (\$1762 ) begin
+            \$3635  = \$1766 [63:0];
             if (todo_empty) begin
-              if (\$2145 ) begin
-                \$3506  = nz_todo;
+              if (\$2216 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -32104,15 +32247,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$2172 ) begin
-            \$3506  = nz_todo;
+          if (\$2265 ) begin
+            \$3635  = nz_todo;
           end
       5'h0d:
-          if (\$2174 ) begin
-            \$3506  = \$2178 [63:0];
+          if (\$2267 ) begin
+            \$3635  = \$2271 [63:0];
             if (todo_empty) begin
-              if (\$2628 ) begin
-                \$3506  = nz_todo;
+              if (\$2721 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -32121,26 +32264,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$2655 ) begin
-            \$3506  = nz_todo;
+          if (\$2770 ) begin
+            \$3635  = nz_todo;
           end
       5'h11:
-          if (\$2657 ) begin
-            \$3506  = \$2661 [63:0];
+          if (\$2772 ) begin
+            \$3635  = \$2776 [63:0];
             if (todo_empty) begin
-              if (\$3111 ) begin
-                \$3506  = nz_todo;
+              if (\$3226 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$3506  = 64'h0000000000000000;
+      \$3635  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3507  = todo_empty;
+    \$3636  = todo_empty;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -32151,15 +32294,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$1206 ) begin
-            \$3507  = nz_todo_empty;
+          if (\$1255 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h05:
-          if (\$1208 ) begin
-            \$3507  = \$1660 ;
+          if (\$1257 ) begin
+            \$3636  = \$1709 ;
             if (todo_empty) begin
-              if (\$1662 ) begin
-                \$3507  = nz_todo_empty;
+              if (\$1711 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -32168,15 +32311,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$1689 ) begin
-            \$3507  = nz_todo_empty;
+          if (\$1760 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h09:
-          if (\$1691 ) begin
-            \$3507  = \$2143 ;
+          if (\$1762 ) begin
+            \$3636  = \$2214 ;
             if (todo_empty) begin
-              if (\$2145 ) begin
-                \$3507  = nz_todo_empty;
+              if (\$2216 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -32185,15 +32328,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$2172 ) begin
-            \$3507  = nz_todo_empty;
+          if (\$2265 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h0d:
-          if (\$2174 ) begin
-            \$3507  = \$2626 ;
+          if (\$2267 ) begin
+            \$3636  = \$2719 ;
             if (todo_empty) begin
-              if (\$2628 ) begin
-                \$3507  = nz_todo_empty;
+              if (\$2721 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -32202,26 +32345,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$2655 ) begin
-            \$3507  = nz_todo_empty;
+          if (\$2770 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h11:
-          if (\$2657 ) begin
-            \$3507  = \$3109 ;
+          if (\$2772 ) begin
+            \$3636  = \$3224 ;
             if (todo_empty) begin
-              if (\$3111 ) begin
-                \$3507  = nz_todo_empty;
+              if (\$3226 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
     endcase
     if (rst) begin
-      \$3507  = 1'h0;
+      \$3636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3508  = pw_first;
+    \$3637  = pw_first;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -32232,14 +32375,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$1206 ) begin
-            \$3508  = 1'h1;
+          if (\$1255 ) begin
+            \$3637  = 1'h1;
           end
       5'h05:
-          if (\$1208 ) begin
-            \$3508  = 1'h0;
+          if (\$1257 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$3508  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h06:
@@ -32247,14 +32390,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$1689 ) begin
-            \$3508  = 1'h1;
+          if (\$1760 ) begin
+            \$3637  = 1'h1;
           end
       5'h09:
-          if (\$1691 ) begin
-            \$3508  = 1'h0;
+          if (\$1762 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$3508  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h0a:
@@ -32262,14 +32405,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$2172 ) begin
-            \$3508  = 1'h1;
+          if (\$2265 ) begin
+            \$3637  = 1'h1;
           end
       5'h0d:
-          if (\$2174 ) begin
-            \$3508  = 1'h0;
+          if (\$2267 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$3508  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h0e:
@@ -32277,19 +32420,19 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$2655 ) begin
-            \$3508  = 1'h1;
+          if (\$2770 ) begin
+            \$3637  = 1'h1;
           end
       5'h11:
-          if (\$2657 ) begin
-            \$3508  = 1'h0;
+          if (\$2772 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$3508  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$3508  = 1'h0;
+      \$3637  = 1'h0;
     end
   end
   assign spk_valid = spikes__valid;
@@ -32431,354 +32574,354 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$85  = 1'h1;
   assign pool_wr__en = p4_valid;
   assign \$90  = lp[0];
-  assign \$123  = { 1'h0, kj };
-  assign \$630  = 1'h0;
-  assign \$632  = \$631 ;
-  assign \$633  = 1'h0;
-  assign \$635  = \$634 ;
-  assign \$641  = 1'h0;
-  assign \$643  = \$642 ;
-  assign \$644  = 1'h0;
-  assign \$646  = \$645 ;
-  assign \$661  = 1'h0;
-  assign \$663  = \$662 ;
-  assign \$664  = 1'h0;
-  assign \$666  = \$665 ;
-  assign \$672  = 1'h0;
-  assign \$674  = \$673 ;
-  assign \$675  = 1'h0;
-  assign \$677  = \$676 ;
-  assign \$709  = 1'h0;
-  assign \$711  = \$710 ;
-  assign \$712  = 1'h0;
-  assign \$714  = \$713 ;
-  assign \$720  = 1'h0;
-  assign \$722  = \$721 ;
-  assign \$723  = 1'h0;
-  assign \$725  = \$724 ;
-  assign \$740  = 1'h0;
-  assign \$742  = \$741 ;
-  assign \$743  = 1'h0;
-  assign \$745  = \$744 ;
-  assign \$751  = 1'h0;
-  assign \$753  = \$752 ;
-  assign \$754  = 1'h0;
-  assign \$756  = \$755 ;
-  assign \$821  = 1'h0;
-  assign \$823  = \$822 ;
-  assign \$824  = 1'h0;
-  assign \$826  = \$825 ;
-  assign \$832  = 1'h0;
-  assign \$834  = \$833 ;
-  assign \$835  = 1'h0;
-  assign \$837  = \$836 ;
-  assign \$852  = 1'h0;
-  assign \$854  = \$853 ;
-  assign \$855  = 1'h0;
-  assign \$857  = \$856 ;
-  assign \$863  = 1'h0;
-  assign \$865  = \$864 ;
-  assign \$866  = 1'h0;
-  assign \$868  = \$867 ;
-  assign \$900  = 1'h0;
-  assign \$902  = \$901 ;
-  assign \$903  = 1'h0;
-  assign \$905  = \$904 ;
-  assign \$911  = 1'h0;
-  assign \$913  = \$912 ;
-  assign \$914  = 1'h0;
-  assign \$916  = \$915 ;
-  assign \$931  = 1'h0;
-  assign \$933  = \$932 ;
-  assign \$934  = 1'h0;
-  assign \$936  = \$935 ;
-  assign \$942  = 1'h0;
-  assign \$944  = \$943 ;
-  assign \$945  = 1'h0;
-  assign \$947  = \$946 ;
-  assign \$1078  = 1'h1;
-  assign \$1087  = { 3'h0, job_g, 4'h0 };
-  assign \$1092  = 5'h10;
-  assign \$1093  = 6'h0f;
-  assign \$1095  = 1'h1;
-  assign \$1098  = 1'h1;
-  assign \$1105  = 1'h1;
-  assign \$1112  = 1'h1;
-  assign \$1119  = 1'h1;
-  assign \$1126  = trace__valid;
-  assign \$1127  = 1'h1;
-  assign \$1128  = o_valid;
-  assign \$1133  = 1'h1;
-  assign \$1134  = o_valid;
-  assign \$1213  = 1'h0;
-  assign \$1215  = \$1214 ;
-  assign \$1216  = 1'h0;
-  assign \$1218  = \$1217 ;
-  assign \$1224  = 1'h0;
-  assign \$1226  = \$1225 ;
-  assign \$1227  = 1'h0;
-  assign \$1229  = \$1228 ;
-  assign \$1244  = 1'h0;
-  assign \$1246  = \$1245 ;
-  assign \$1247  = 1'h0;
-  assign \$1249  = \$1248 ;
-  assign \$1255  = 1'h0;
-  assign \$1257  = \$1256 ;
-  assign \$1258  = 1'h0;
-  assign \$1260  = \$1259 ;
-  assign \$1292  = 1'h0;
-  assign \$1294  = \$1293 ;
-  assign \$1295  = 1'h0;
-  assign \$1297  = \$1296 ;
-  assign \$1303  = 1'h0;
-  assign \$1305  = \$1304 ;
-  assign \$1306  = 1'h0;
-  assign \$1308  = \$1307 ;
-  assign \$1323  = 1'h0;
-  assign \$1325  = \$1324 ;
-  assign \$1326  = 1'h0;
-  assign \$1328  = \$1327 ;
-  assign \$1334  = 1'h0;
-  assign \$1336  = \$1335 ;
-  assign \$1337  = 1'h0;
-  assign \$1339  = \$1338 ;
-  assign \$1404  = 1'h0;
-  assign \$1406  = \$1405 ;
-  assign \$1407  = 1'h0;
-  assign \$1409  = \$1408 ;
-  assign \$1415  = 1'h0;
-  assign \$1417  = \$1416 ;
-  assign \$1418  = 1'h0;
-  assign \$1420  = \$1419 ;
-  assign \$1435  = 1'h0;
-  assign \$1437  = \$1436 ;
-  assign \$1438  = 1'h0;
-  assign \$1440  = \$1439 ;
-  assign \$1446  = 1'h0;
-  assign \$1448  = \$1447 ;
-  assign \$1449  = 1'h0;
-  assign \$1451  = \$1450 ;
-  assign \$1483  = 1'h0;
-  assign \$1485  = \$1484 ;
-  assign \$1486  = 1'h0;
-  assign \$1488  = \$1487 ;
-  assign \$1494  = 1'h0;
-  assign \$1496  = \$1495 ;
-  assign \$1497  = 1'h0;
-  assign \$1499  = \$1498 ;
-  assign \$1514  = 1'h0;
-  assign \$1516  = \$1515 ;
-  assign \$1517  = 1'h0;
-  assign \$1519  = \$1518 ;
-  assign \$1525  = 1'h0;
-  assign \$1527  = \$1526 ;
-  assign \$1528  = 1'h0;
-  assign \$1530  = \$1529 ;
-  assign \$1696  = 1'h0;
-  assign \$1698  = \$1697 ;
-  assign \$1699  = 1'h0;
-  assign \$1701  = \$1700 ;
-  assign \$1707  = 1'h0;
-  assign \$1709  = \$1708 ;
-  assign \$1710  = 1'h0;
-  assign \$1712  = \$1711 ;
-  assign \$1727  = 1'h0;
-  assign \$1729  = \$1728 ;
-  assign \$1730  = 1'h0;
-  assign \$1732  = \$1731 ;
-  assign \$1738  = 1'h0;
-  assign \$1740  = \$1739 ;
-  assign \$1741  = 1'h0;
-  assign \$1743  = \$1742 ;
-  assign \$1775  = 1'h0;
-  assign \$1777  = \$1776 ;
+  assign \$145  = { 1'h0, kj };
+  assign \$673  = 1'h0;
+  assign \$675  = \$674 ;
+  assign \$676  = 1'h0;
+  assign \$678  = \$677 ;
+  assign \$684  = 1'h0;
+  assign \$686  = \$685 ;
+  assign \$687  = 1'h0;
+  assign \$689  = \$688 ;
+  assign \$704  = 1'h0;
+  assign \$706  = \$705 ;
+  assign \$707  = 1'h0;
+  assign \$709  = \$708 ;
+  assign \$715  = 1'h0;
+  assign \$717  = \$716 ;
+  assign \$718  = 1'h0;
+  assign \$720  = \$719 ;
+  assign \$752  = 1'h0;
+  assign \$754  = \$753 ;
+  assign \$755  = 1'h0;
+  assign \$757  = \$756 ;
+  assign \$763  = 1'h0;
+  assign \$765  = \$764 ;
+  assign \$766  = 1'h0;
+  assign \$768  = \$767 ;
+  assign \$783  = 1'h0;
+  assign \$785  = \$784 ;
+  assign \$786  = 1'h0;
+  assign \$788  = \$787 ;
+  assign \$794  = 1'h0;
+  assign \$796  = \$795 ;
+  assign \$797  = 1'h0;
+  assign \$799  = \$798 ;
+  assign \$864  = 1'h0;
+  assign \$866  = \$865 ;
+  assign \$867  = 1'h0;
+  assign \$869  = \$868 ;
+  assign \$875  = 1'h0;
+  assign \$877  = \$876 ;
+  assign \$878  = 1'h0;
+  assign \$880  = \$879 ;
+  assign \$895  = 1'h0;
+  assign \$897  = \$896 ;
+  assign \$898  = 1'h0;
+  assign \$900  = \$899 ;
+  assign \$906  = 1'h0;
+  assign \$908  = \$907 ;
+  assign \$909  = 1'h0;
+  assign \$911  = \$910 ;
+  assign \$943  = 1'h0;
+  assign \$945  = \$944 ;
+  assign \$946  = 1'h0;
+  assign \$948  = \$947 ;
+  assign \$954  = 1'h0;
+  assign \$956  = \$955 ;
+  assign \$957  = 1'h0;
+  assign \$959  = \$958 ;
+  assign \$974  = 1'h0;
+  assign \$976  = \$975 ;
+  assign \$977  = 1'h0;
+  assign \$979  = \$978 ;
+  assign \$985  = 1'h0;
+  assign \$987  = \$986 ;
+  assign \$988  = 1'h0;
+  assign \$990  = \$989 ;
+  assign \$1121  = 1'h1;
+  assign \$1130  = { 3'h0, job_g, 4'h0 };
+  assign \$1135  = 5'h10;
+  assign \$1136  = 6'h0f;
+  assign \$1138  = 1'h1;
+  assign \$1141  = 1'h1;
+  assign \$1148  = 1'h1;
+  assign \$1155  = 1'h1;
+  assign \$1162  = 1'h1;
+  assign \$1169  = trace__valid;
+  assign \$1170  = 1'h1;
+  assign \$1171  = o_valid;
+  assign \$1176  = 1'h1;
+  assign \$1177  = o_valid;
+  assign \$1262  = 1'h0;
+  assign \$1264  = \$1263 ;
+  assign \$1265  = 1'h0;
+  assign \$1267  = \$1266 ;
+  assign \$1273  = 1'h0;
+  assign \$1275  = \$1274 ;
+  assign \$1276  = 1'h0;
+  assign \$1278  = \$1277 ;
+  assign \$1293  = 1'h0;
+  assign \$1295  = \$1294 ;
+  assign \$1296  = 1'h0;
+  assign \$1298  = \$1297 ;
+  assign \$1304  = 1'h0;
+  assign \$1306  = \$1305 ;
+  assign \$1307  = 1'h0;
+  assign \$1309  = \$1308 ;
+  assign \$1341  = 1'h0;
+  assign \$1343  = \$1342 ;
+  assign \$1344  = 1'h0;
+  assign \$1346  = \$1345 ;
+  assign \$1352  = 1'h0;
+  assign \$1354  = \$1353 ;
+  assign \$1355  = 1'h0;
+  assign \$1357  = \$1356 ;
+  assign \$1372  = 1'h0;
+  assign \$1374  = \$1373 ;
+  assign \$1375  = 1'h0;
+  assign \$1377  = \$1376 ;
+  assign \$1383  = 1'h0;
+  assign \$1385  = \$1384 ;
+  assign \$1386  = 1'h0;
+  assign \$1388  = \$1387 ;
+  assign \$1453  = 1'h0;
+  assign \$1455  = \$1454 ;
+  assign \$1456  = 1'h0;
+  assign \$1458  = \$1457 ;
+  assign \$1464  = 1'h0;
+  assign \$1466  = \$1465 ;
+  assign \$1467  = 1'h0;
+  assign \$1469  = \$1468 ;
+  assign \$1484  = 1'h0;
+  assign \$1486  = \$1485 ;
+  assign \$1487  = 1'h0;
+  assign \$1489  = \$1488 ;
+  assign \$1495  = 1'h0;
+  assign \$1497  = \$1496 ;
+  assign \$1498  = 1'h0;
+  assign \$1500  = \$1499 ;
+  assign \$1532  = 1'h0;
+  assign \$1534  = \$1533 ;
+  assign \$1535  = 1'h0;
+  assign \$1537  = \$1536 ;
+  assign \$1543  = 1'h0;
+  assign \$1545  = \$1544 ;
+  assign \$1546  = 1'h0;
+  assign \$1548  = \$1547 ;
+  assign \$1563  = 1'h0;
+  assign \$1565  = \$1564 ;
+  assign \$1566  = 1'h0;
+  assign \$1568  = \$1567 ;
+  assign \$1574  = 1'h0;
+  assign \$1576  = \$1575 ;
+  assign \$1577  = 1'h0;
+  assign \$1579  = \$1578 ;
+  assign \$1767  = 1'h0;
+  assign \$1769  = \$1768 ;
+  assign \$1770  = 1'h0;
+  assign \$1772  = \$1771 ;
   assign \$1778  = 1'h0;
   assign \$1780  = \$1779 ;
-  assign \$1786  = 1'h0;
-  assign \$1788  = \$1787 ;
-  assign \$1789  = 1'h0;
-  assign \$1791  = \$1790 ;
-  assign \$1806  = 1'h0;
-  assign \$1808  = \$1807 ;
+  assign \$1781  = 1'h0;
+  assign \$1783  = \$1782 ;
+  assign \$1798  = 1'h0;
+  assign \$1800  = \$1799 ;
+  assign \$1801  = 1'h0;
+  assign \$1803  = \$1802 ;
   assign \$1809  = 1'h0;
   assign \$1811  = \$1810 ;
-  assign \$1817  = 1'h0;
-  assign \$1819  = \$1818 ;
-  assign \$1820  = 1'h0;
-  assign \$1822  = \$1821 ;
-  assign \$1887  = 1'h0;
-  assign \$1889  = \$1888 ;
-  assign \$1890  = 1'h0;
-  assign \$1892  = \$1891 ;
-  assign \$1898  = 1'h0;
-  assign \$1900  = \$1899 ;
-  assign \$1901  = 1'h0;
-  assign \$1903  = \$1902 ;
-  assign \$1918  = 1'h0;
-  assign \$1920  = \$1919 ;
-  assign \$1921  = 1'h0;
-  assign \$1923  = \$1922 ;
-  assign \$1929  = 1'h0;
-  assign \$1931  = \$1930 ;
-  assign \$1932  = 1'h0;
-  assign \$1934  = \$1933 ;
-  assign \$1966  = 1'h0;
-  assign \$1968  = \$1967 ;
+  assign \$1812  = 1'h0;
+  assign \$1814  = \$1813 ;
+  assign \$1846  = 1'h0;
+  assign \$1848  = \$1847 ;
+  assign \$1849  = 1'h0;
+  assign \$1851  = \$1850 ;
+  assign \$1857  = 1'h0;
+  assign \$1859  = \$1858 ;
+  assign \$1860  = 1'h0;
+  assign \$1862  = \$1861 ;
+  assign \$1877  = 1'h0;
+  assign \$1879  = \$1878 ;
+  assign \$1880  = 1'h0;
+  assign \$1882  = \$1881 ;
+  assign \$1888  = 1'h0;
+  assign \$1890  = \$1889 ;
+  assign \$1891  = 1'h0;
+  assign \$1893  = \$1892 ;
+  assign \$1958  = 1'h0;
+  assign \$1960  = \$1959 ;
+  assign \$1961  = 1'h0;
+  assign \$1963  = \$1962 ;
   assign \$1969  = 1'h0;
   assign \$1971  = \$1970 ;
-  assign \$1977  = 1'h0;
-  assign \$1979  = \$1978 ;
-  assign \$1980  = 1'h0;
-  assign \$1982  = \$1981 ;
-  assign \$1997  = 1'h0;
-  assign \$1999  = \$1998 ;
+  assign \$1972  = 1'h0;
+  assign \$1974  = \$1973 ;
+  assign \$1989  = 1'h0;
+  assign \$1991  = \$1990 ;
+  assign \$1992  = 1'h0;
+  assign \$1994  = \$1993 ;
   assign \$2000  = 1'h0;
   assign \$2002  = \$2001 ;
-  assign \$2008  = 1'h0;
-  assign \$2010  = \$2009 ;
-  assign \$2011  = 1'h0;
-  assign \$2013  = \$2012 ;
-  assign \$2179  = 1'h0;
-  assign \$2181  = \$2180 ;
-  assign \$2182  = 1'h0;
-  assign \$2184  = \$2183 ;
-  assign \$2190  = 1'h0;
-  assign \$2192  = \$2191 ;
-  assign \$2193  = 1'h0;
-  assign \$2195  = \$2194 ;
-  assign \$2210  = 1'h0;
-  assign \$2212  = \$2211 ;
-  assign \$2213  = 1'h0;
-  assign \$2215  = \$2214 ;
-  assign \$2221  = 1'h0;
-  assign \$2223  = \$2222 ;
-  assign \$2224  = 1'h0;
-  assign \$2226  = \$2225 ;
-  assign \$2258  = 1'h0;
-  assign \$2260  = \$2259 ;
-  assign \$2261  = 1'h0;
-  assign \$2263  = \$2262 ;
-  assign \$2269  = 1'h0;
-  assign \$2271  = \$2270 ;
+  assign \$2003  = 1'h0;
+  assign \$2005  = \$2004 ;
+  assign \$2037  = 1'h0;
+  assign \$2039  = \$2038 ;
+  assign \$2040  = 1'h0;
+  assign \$2042  = \$2041 ;
+  assign \$2048  = 1'h0;
+  assign \$2050  = \$2049 ;
+  assign \$2051  = 1'h0;
+  assign \$2053  = \$2052 ;
+  assign \$2068  = 1'h0;
+  assign \$2070  = \$2069 ;
+  assign \$2071  = 1'h0;
+  assign \$2073  = \$2072 ;
+  assign \$2079  = 1'h0;
+  assign \$2081  = \$2080 ;
+  assign \$2082  = 1'h0;
+  assign \$2084  = \$2083 ;
   assign \$2272  = 1'h0;
   assign \$2274  = \$2273 ;
-  assign \$2289  = 1'h0;
-  assign \$2291  = \$2290 ;
-  assign \$2292  = 1'h0;
-  assign \$2294  = \$2293 ;
-  assign \$2300  = 1'h0;
-  assign \$2302  = \$2301 ;
+  assign \$2275  = 1'h0;
+  assign \$2277  = \$2276 ;
+  assign \$2283  = 1'h0;
+  assign \$2285  = \$2284 ;
+  assign \$2286  = 1'h0;
+  assign \$2288  = \$2287 ;
   assign \$2303  = 1'h0;
   assign \$2305  = \$2304 ;
-  assign \$2370  = 1'h0;
-  assign \$2372  = \$2371 ;
-  assign \$2373  = 1'h0;
-  assign \$2375  = \$2374 ;
-  assign \$2381  = 1'h0;
-  assign \$2383  = \$2382 ;
-  assign \$2384  = 1'h0;
-  assign \$2386  = \$2385 ;
-  assign \$2401  = 1'h0;
-  assign \$2403  = \$2402 ;
-  assign \$2404  = 1'h0;
-  assign \$2406  = \$2405 ;
-  assign \$2412  = 1'h0;
-  assign \$2414  = \$2413 ;
-  assign \$2415  = 1'h0;
-  assign \$2417  = \$2416 ;
-  assign \$2449  = 1'h0;
-  assign \$2451  = \$2450 ;
-  assign \$2452  = 1'h0;
-  assign \$2454  = \$2453 ;
-  assign \$2460  = 1'h0;
-  assign \$2462  = \$2461 ;
+  assign \$2306  = 1'h0;
+  assign \$2308  = \$2307 ;
+  assign \$2314  = 1'h0;
+  assign \$2316  = \$2315 ;
+  assign \$2317  = 1'h0;
+  assign \$2319  = \$2318 ;
+  assign \$2351  = 1'h0;
+  assign \$2353  = \$2352 ;
+  assign \$2354  = 1'h0;
+  assign \$2356  = \$2355 ;
+  assign \$2362  = 1'h0;
+  assign \$2364  = \$2363 ;
+  assign \$2365  = 1'h0;
+  assign \$2367  = \$2366 ;
+  assign \$2382  = 1'h0;
+  assign \$2384  = \$2383 ;
+  assign \$2385  = 1'h0;
+  assign \$2387  = \$2386 ;
+  assign \$2393  = 1'h0;
+  assign \$2395  = \$2394 ;
+  assign \$2396  = 1'h0;
+  assign \$2398  = \$2397 ;
   assign \$2463  = 1'h0;
   assign \$2465  = \$2464 ;
-  assign \$2480  = 1'h0;
-  assign \$2482  = \$2481 ;
-  assign \$2483  = 1'h0;
-  assign \$2485  = \$2484 ;
-  assign \$2491  = 1'h0;
-  assign \$2493  = \$2492 ;
+  assign \$2466  = 1'h0;
+  assign \$2468  = \$2467 ;
+  assign \$2474  = 1'h0;
+  assign \$2476  = \$2475 ;
+  assign \$2477  = 1'h0;
+  assign \$2479  = \$2478 ;
   assign \$2494  = 1'h0;
   assign \$2496  = \$2495 ;
-  assign \$2662  = 1'h0;
-  assign \$2664  = \$2663 ;
-  assign \$2665  = 1'h0;
-  assign \$2667  = \$2666 ;
-  assign \$2673  = 1'h0;
-  assign \$2675  = \$2674 ;
-  assign \$2676  = 1'h0;
-  assign \$2678  = \$2677 ;
-  assign \$2693  = 1'h0;
-  assign \$2695  = \$2694 ;
-  assign \$2696  = 1'h0;
-  assign \$2698  = \$2697 ;
-  assign \$2704  = 1'h0;
-  assign \$2706  = \$2705 ;
-  assign \$2707  = 1'h0;
-  assign \$2709  = \$2708 ;
-  assign \$2741  = 1'h0;
-  assign \$2743  = \$2742 ;
-  assign \$2744  = 1'h0;
-  assign \$2746  = \$2745 ;
-  assign \$2752  = 1'h0;
-  assign \$2754  = \$2753 ;
-  assign \$2755  = 1'h0;
-  assign \$2757  = \$2756 ;
-  assign \$2772  = 1'h0;
-  assign \$2774  = \$2773 ;
-  assign \$2775  = 1'h0;
-  assign \$2777  = \$2776 ;
-  assign \$2783  = 1'h0;
-  assign \$2785  = \$2784 ;
-  assign \$2786  = 1'h0;
-  assign \$2788  = \$2787 ;
-  assign \$2853  = 1'h0;
-  assign \$2855  = \$2854 ;
+  assign \$2497  = 1'h0;
+  assign \$2499  = \$2498 ;
+  assign \$2505  = 1'h0;
+  assign \$2507  = \$2506 ;
+  assign \$2508  = 1'h0;
+  assign \$2510  = \$2509 ;
+  assign \$2542  = 1'h0;
+  assign \$2544  = \$2543 ;
+  assign \$2545  = 1'h0;
+  assign \$2547  = \$2546 ;
+  assign \$2553  = 1'h0;
+  assign \$2555  = \$2554 ;
+  assign \$2556  = 1'h0;
+  assign \$2558  = \$2557 ;
+  assign \$2573  = 1'h0;
+  assign \$2575  = \$2574 ;
+  assign \$2576  = 1'h0;
+  assign \$2578  = \$2577 ;
+  assign \$2584  = 1'h0;
+  assign \$2586  = \$2585 ;
+  assign \$2587  = 1'h0;
+  assign \$2589  = \$2588 ;
+  assign \$2777  = 1'h0;
+  assign \$2779  = \$2778 ;
+  assign \$2780  = 1'h0;
+  assign \$2782  = \$2781 ;
+  assign \$2788  = 1'h0;
+  assign \$2790  = \$2789 ;
+  assign \$2791  = 1'h0;
+  assign \$2793  = \$2792 ;
+  assign \$2808  = 1'h0;
+  assign \$2810  = \$2809 ;
+  assign \$2811  = 1'h0;
+  assign \$2813  = \$2812 ;
+  assign \$2819  = 1'h0;
+  assign \$2821  = \$2820 ;
+  assign \$2822  = 1'h0;
+  assign \$2824  = \$2823 ;
   assign \$2856  = 1'h0;
   assign \$2858  = \$2857 ;
-  assign \$2864  = 1'h0;
-  assign \$2866  = \$2865 ;
+  assign \$2859  = 1'h0;
+  assign \$2861  = \$2860 ;
   assign \$2867  = 1'h0;
   assign \$2869  = \$2868 ;
-  assign \$2884  = 1'h0;
-  assign \$2886  = \$2885 ;
+  assign \$2870  = 1'h0;
+  assign \$2872  = \$2871 ;
   assign \$2887  = 1'h0;
   assign \$2889  = \$2888 ;
-  assign \$2895  = 1'h0;
-  assign \$2897  = \$2896 ;
+  assign \$2890  = 1'h0;
+  assign \$2892  = \$2891 ;
   assign \$2898  = 1'h0;
   assign \$2900  = \$2899 ;
-  assign \$2932  = 1'h0;
-  assign \$2934  = \$2933 ;
-  assign \$2935  = 1'h0;
-  assign \$2937  = \$2936 ;
-  assign \$2943  = 1'h0;
-  assign \$2945  = \$2944 ;
-  assign \$2946  = 1'h0;
-  assign \$2948  = \$2947 ;
-  assign \$2963  = 1'h0;
-  assign \$2965  = \$2964 ;
-  assign \$2966  = 1'h0;
-  assign \$2968  = \$2967 ;
-  assign \$2974  = 1'h0;
-  assign \$2976  = \$2975 ;
-  assign \$2977  = 1'h0;
-  assign \$2979  = \$2978 ;
-  assign \$1177  = gc;
-  assign \$1198  = gc;
-  assign \$1662  = gc;
-  assign \$1681  = gc;
-  assign \$2145  = gc;
-  assign \$2164  = gc;
-  assign \$2628  = gc;
-  assign \$2647  = gc;
-  assign \$3111  = gc;
+  assign \$2901  = 1'h0;
+  assign \$2903  = \$2902 ;
+  assign \$2968  = 1'h0;
+  assign \$2970  = \$2969 ;
+  assign \$2971  = 1'h0;
+  assign \$2973  = \$2972 ;
+  assign \$2979  = 1'h0;
+  assign \$2981  = \$2980 ;
+  assign \$2982  = 1'h0;
+  assign \$2984  = \$2983 ;
+  assign \$2999  = 1'h0;
+  assign \$3001  = \$3000 ;
+  assign \$3002  = 1'h0;
+  assign \$3004  = \$3003 ;
+  assign \$3010  = 1'h0;
+  assign \$3012  = \$3011 ;
+  assign \$3013  = 1'h0;
+  assign \$3015  = \$3014 ;
+  assign \$3047  = 1'h0;
+  assign \$3049  = \$3048 ;
+  assign \$3050  = 1'h0;
+  assign \$3052  = \$3051 ;
+  assign \$3058  = 1'h0;
+  assign \$3060  = \$3059 ;
+  assign \$3061  = 1'h0;
+  assign \$3063  = \$3062 ;
+  assign \$3078  = 1'h0;
+  assign \$3080  = \$3079 ;
+  assign \$3081  = 1'h0;
+  assign \$3083  = \$3082 ;
+  assign \$3089  = 1'h0;
+  assign \$3091  = \$3090 ;
+  assign \$3092  = 1'h0;
+  assign \$3094  = \$3093 ;
+  assign \$1204  = gc;
+  assign \$1242  = gc;
+  assign \$1711  = gc;
+  assign \$1747  = gc;
+  assign \$2216  = gc;
+  assign \$2252  = gc;
+  assign \$2721  = gc;
+  assign \$2757  = gc;
+  assign \$3226  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$0 , \port$6405$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$0 , \port$6540$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -32915,10 +33058,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6399$0 ;
-  wire [51:0] \port$6399$0 ;
-  input [19:0] \port$6405$0 ;
-  wire [19:0] \port$6405$0 ;
+  input [51:0] \port$6534$0 ;
+  wire [51:0] \port$6534$0 ;
+  input [19:0] \port$6540$0 ;
+  wire [19:0] \port$6540$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33134,7 +33277,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6399$0 [51:32];
+      \$61  = \port$6534$0 [51:32];
     end
   end
   always @* begin
@@ -33334,7 +33477,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6405$0 [19], \port$6405$0  };
+      \$87  = { \port$6540$0 [19], \port$6540$0  };
     end
   end
   always @* begin
@@ -33348,7 +33491,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6399$0 [31:0];
+      \$89  = \port$6534$0 [31:0];
     end
   end
   always @* begin
@@ -33463,9 +33606,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$6399$0 [51:32];
-  assign i_alt = { \port$6405$0 [19], \port$6405$0  };
-  assign i_th = \port$6399$0 [31:0];
+  assign i_step = \port$6534$0 [51:32];
+  assign i_alt = { \port$6540$0 [19], \port$6540$0  };
+  assign i_th = \port$6534$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33486,7 +33629,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$52 , \port$6405$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$52 , \port$6540$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33622,10 +33765,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6399$52 ;
-  wire [51:0] \port$6399$52 ;
-  input [19:0] \port$6405$20 ;
-  wire [19:0] \port$6405$20 ;
+  input [51:0] \port$6534$52 ;
+  wire [51:0] \port$6534$52 ;
+  input [19:0] \port$6540$20 ;
+  wire [19:0] \port$6540$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33839,7 +33982,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6399$52 [51:32];
+      \$61  = \port$6534$52 [51:32];
     end
   end
   always @* begin
@@ -34039,7 +34182,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6405$20 [19], \port$6405$20  };
+      \$87  = { \port$6540$20 [19], \port$6540$20  };
     end
   end
   always @* begin
@@ -34053,7 +34196,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6399$52 [31:0];
+      \$89  = \port$6534$52 [31:0];
     end
   end
   always @* begin
@@ -34169,9 +34312,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6399$52 [51:32];
-  assign i_alt = { \port$6405$20 [19], \port$6405$20  };
-  assign i_th = \port$6399$52 [31:0];
+  assign i_step = \port$6534$52 [51:32];
+  assign i_alt = { \port$6540$20 [19], \port$6540$20  };
+  assign i_th = \port$6534$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34192,7 +34335,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$104 , \port$6405$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$104 , \port$6540$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -34328,10 +34471,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6399$104 ;
-  wire [51:0] \port$6399$104 ;
-  input [19:0] \port$6405$40 ;
-  wire [19:0] \port$6405$40 ;
+  input [51:0] \port$6534$104 ;
+  wire [51:0] \port$6534$104 ;
+  input [19:0] \port$6540$40 ;
+  wire [19:0] \port$6540$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34545,7 +34688,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6399$104 [51:32];
+      \$61  = \port$6534$104 [51:32];
     end
   end
   always @* begin
@@ -34745,7 +34888,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6405$40 [19], \port$6405$40  };
+      \$87  = { \port$6540$40 [19], \port$6540$40  };
     end
   end
   always @* begin
@@ -34759,7 +34902,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6399$104 [31:0];
+      \$89  = \port$6534$104 [31:0];
     end
   end
   always @* begin
@@ -34875,9 +35018,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6399$104 [51:32];
-  assign i_alt = { \port$6405$40 [19], \port$6405$40  };
-  assign i_th = \port$6399$104 [31:0];
+  assign i_step = \port$6534$104 [51:32];
+  assign i_alt = { \port$6540$40 [19], \port$6540$40  };
+  assign i_th = \port$6534$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34898,7 +35041,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$156 , \port$6405$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6534$156 , \port$6540$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -35034,10 +35177,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6399$156 ;
-  wire [51:0] \port$6399$156 ;
-  input [19:0] \port$6405$60 ;
-  wire [19:0] \port$6405$60 ;
+  input [51:0] \port$6534$156 ;
+  wire [51:0] \port$6534$156 ;
+  input [19:0] \port$6540$60 ;
+  wire [19:0] \port$6540$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -35251,7 +35394,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6399$156 [51:32];
+      \$61  = \port$6534$156 [51:32];
     end
   end
   always @* begin
@@ -35451,7 +35594,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6405$60 [19], \port$6405$60  };
+      \$87  = { \port$6540$60 [19], \port$6540$60  };
     end
   end
   always @* begin
@@ -35465,7 +35608,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6399$156 [31:0];
+      \$89  = \port$6534$156 [31:0];
     end
   end
   always @* begin
@@ -35581,9 +35724,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6399$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6399$156 [51:32];
-  assign i_alt = { \port$6405$60 [19], \port$6405$60  };
-  assign i_th = \port$6399$156 [31:0];
+  assign i_step = \port$6534$156 [51:32];
+  assign i_alt = { \port$6540$60 [19], \port$6540$60  };
+  assign i_th = \port$6534$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -38492,7 +38635,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, o__ready, \port$7576$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__payload, access__rdata__valid, clk);
+module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, o__ready, \port$7695$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__payload, access__rdata__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -38915,8 +39058,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   wire o__ready;
   wire o__valid;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7576$16 ;
-  wire [39:0] \port$7576$16 ;
+  input [39:0] \port$7695$16 ;
+  wire [39:0] \port$7695$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   reg [10:0] rem = 11'h000;
@@ -39308,7 +39451,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7576$16 [39:21];
+  assign \$1  = | \port$7695$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39637,7 +39780,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = \port$7576$16 [7:0];
+    \$319  = \port$7695$16 [7:0];
     if (rst) begin
       \$319  = 8'h00;
     end
@@ -39651,7 +39794,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$321  = \port$7576$16 [20:8];
+    \$321  = \port$7695$16 [20:8];
     if (rst) begin
       \$321  = 13'h0000;
     end
@@ -41204,8 +41347,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           w_rd__en = \$309 ;
     endcase
   end
-  assign access__region = \port$7576$16 [7:0];
-  assign access__offset = \port$7576$16 [39:8];
+  assign access__region = \port$7695$16 [7:0];
+  assign access__offset = \port$7695$16 [39:8];
   assign o__payload = access__rdata__payload;
   assign access__rdata__ready = o__ready;
   assign o__valid = access__rdata__valid;

@@ -387,28 +387,16 @@ class _DispatchLogic:
         self.rN, self.rK, self.rM = (regs[r] for r in (L.NUM_NEURONS, L.NUM_CLASSES,
                                                        L.NEURONS_PER_CLASS))
 
-        # The products go through a register before the compare and the add: K * m in
-        # a MULT18X18D, then the compare into ``set_learning_ok``, in one cycle was the
-        # ECP5-85F board's critical path at 75 MHz (17.7 ns, the DSP far from the
-        # header; docs/design/fpga-builds.md). Each result is ready two cycles after its
-        # operands: the header is complete in DECODE and read two states later
-        # (SETL_CHECK, ADD_CHECK); the registers change only many cycles before a
-        # DISPATCH reads ``geom_ok``.
         def geometry_ok(Kv, mv, Nv, name):
-            """``K >= 1, m >= 1, K * m == N <= capacity``, registered twice."""
-            prod, nr = Signal(32, name=f"{name}_prod"), Signal(16, name=f"{name}_n")
-            side, ok = Signal(name=f"{name}_side"), Signal(name=name)
-            m.d.sync += [prod.eq(Kv * mv), nr.eq(Nv),
-                         side.eq((Kv >= 1) & (mv >= 1) & (Nv <= N)),
-                         ok.eq(side & (prod == nr))]
+            """Registered ``K >= 1, m >= 1, K * m == N <= capacity``."""
+            ok = Signal(name=name)
+            m.d.sync += ok.eq((Kv >= 1) & (mv >= 1) & (Nv <= N) & (Kv * mv == Nv))
             return ok
         self.geom_ok = geometry_ok(self.rK, self.rM, self.rN, "geom_ok")
         self.new_ok = geometry_ok(self.u16(2), self.u16(4), self.u16(14), "set_learning_ok")
         self.n_pot = Mux(self.rN > N, N, self.rN)       # FC_POTENTIALS holds N neurons
-        add_prod, add_n = Signal(24), Signal(16)
         self.add_total = Signal(32)
-        m.d.sync += [add_prod.eq(self.n_add * self.rM), add_n.eq(self.rN),
-                     self.add_total.eq(add_n + add_prod)]
+        m.d.sync += self.add_total.eq(self.rN + self.n_add * self.rM)
 
     def _bounds(self):
         """A WRITE_MEM/READ_MEM's bounds, registered: DISPATCH sets a and n, and

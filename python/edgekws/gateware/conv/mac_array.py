@@ -61,7 +61,7 @@ class MacArray:
         """The op records down the pipeline, the address sums and the memory reads."""
         m, ext, mems = self.m, self.ext, self.mems
         self.iss = iss = self._stage("iss")              # comb: the op issued this cycle
-        stages = s0, s1, s2, s3, s4, s5 = [self._stage(f"s{k}") for k in range(6)]
+        s0, s1, s2, s3, s4, s5 = (self._stage(f"s{k}") for k in range(6))
         self.s0, self.s1, self.s2, self.s4, self.s5 = s0, s1, s2, s4, s5
         # Read addresses: each is issued as two parts (position part, tap part), each
         # one adder of table lookups, and summed in s0 right before the RAMs: the
@@ -74,7 +74,7 @@ class MacArray:
                                 for k in (1, 2)]
         s0_ra = [Signal.like(v, name=f"s0_ra{k}") for k, v in enumerate(iss_ra, 1)]
         s0_wa = [Signal.like(v, name=f"s0_wa{k}") for k, v in enumerate(iss_wa, 1)]
-        for a, b in zip(stages, [iss, *stages[:-1]]):
+        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2), (s4, s3), (s5, s4)):
             m.d.sync += [a[k].eq(b[k]) for k in a]
         m.d.sync += [d.eq(v) for d, v in zip(s0_ra + s0_wa, iss_ra + iss_wa)]
         s0_raddr = (s0_ra[0] + s0_ra[1])[:len(s0_ra[0])]
@@ -84,29 +84,14 @@ class MacArray:
         # fan-out or a long route behind it (the weight RAMs sit far from the DSP rows).
         m.d.comb += [mems.img_rd.addr.eq(s0_raddr), mems.a_rd.addr.eq(s0_raddr),
                      mems.w_rd.addr.eq(s0_waddr)]
-        self.mac_busy = mac_busy = self._busy_flag(iss["valid"], len(stages))
+        self.mac_busy = mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] |
+                                    s3["valid"] | s4["valid"] | s5["valid"])
         # nz lags the d registers by a cycle, its first split (``nz_cur``, ``nz_todo``,
         # ``nz_todo == 0``) by two: they are ready once the MACs were idle in the two
         # cycles before too (in DRAIN nothing new is issued).
         nz_ready = Signal(2)
         self.nz_ready = nz_ready
         m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy))
-
-    def _busy_flag(self, issued, depth):
-        """``mac_busy``: an op is in s0..s5, i.e. one was issued in the last ``depth``
-        cycles, counted beside the sequencer rather than OR-ed from the stages' valid
-        bits: those sit by the lanes they enable (``s5_valid`` merges with the
-        accumulate enables ``acc_en_c*``), and their OR, routed across the DSP rows
-        into the sequencer's counters, was the ECP5-85F board's critical path at 60 MHz
-        (``acc_en`` -> ``pos``, 15.9 ns, 13.8 of it routing; docs/design/fpga-builds.md).
-        The same flag, cycle for cycle."""
-        m = self.m
-        # ``left``: cycles until the last issued op has left s5 (0: none in flight).
-        left = Signal(range(depth + 1), name="mac_left")
-        busy = Signal(name="mac_busy")
-        m.d.sync += [left.eq(Mux(issued, depth, Mux(left == 0, 0, left - 1))),
-                     busy.eq(issued | (left > 1))]
-        return busy
 
     def _operands(self):
         """Stage 2: the raw memory words, the pointwise operand picked from the ``d``

@@ -63,17 +63,7 @@ class Sequencer:
         self.todo_empty = Signal()                     # todo == 0
         self.cur = Signal(self.F)
         self.pw_first = Signal()
-        # ``all_idle`` (the MACs and the post-processor have nothing in flight) is a
-        # flip-flop, a cycle late: the OR of the post-processor's valid bits (and,
-        # before ``mac_busy`` had a counter of its own, the pipeline's), routed into the
-        # barrier's and IDLE's decisions and on to the counters' enables, was the
-        # critical path of the ECP5-85F board (docs/design/fpga-builds.md). It never
-        # claims idle too early: after an idle cycle that issued no op and launched no
-        # FINAL job, nothing can start (a hand-over needs an op in s5, which is busy).
-        # The price is one cycle per barrier.
-        self.all_idle = Signal(name="all_idle")
-        m.d.sync += self.all_idle.eq(~mac.mac_busy & ~post.pp_busy & ~mac.iss["valid"] &
-                                     ~post.launch_final)
+        self.all_idle = ~mac.mac_busy & ~post.pp_busy
 
     # -- counters ------------------------------------------------------------------------
     def _enter(self, geom, tabs):
