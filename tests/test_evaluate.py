@@ -397,7 +397,8 @@ def test_enrol_speaker_draws_the_filler_after_the_words():
 
     samples = [FsddSample(f"{i}.wav", 1, "ann", i) for i in range(3)]
     rng_waves = np.random.default_rng(0)
-    src = EnrolmentSources(samples, 0.1 * rng_waves.standard_normal((3, RATE)), ["one"] * 3,
+    src = EnrolmentSources(samples, ["ann"], 0.1 * rng_waves.standard_normal((3, RATE)),
+                           ["one"] * 3,
                            types.SimpleNamespace(forward=lambda f: f.reshape(len(f), -1)),
                            None, MfccParams(), None,
                            lambda w: np.asarray(w, np.float32)[:, :8].reshape(-1, 8))

@@ -20,7 +20,8 @@ import dataclasses
 import numpy as np
 
 __all__ = ["EnrolmentSources", "enrolment_sources", "background_classes",
-           "extractor_spikes", "speaker_recordings", "enrol_speaker", "enrolment_table"]
+           "extractor_spikes", "speaker_recordings", "recordings_to_enrol", "enrol_speaker",
+           "enrolment_table"]
 
 
 @dataclasses.dataclass
@@ -28,6 +29,7 @@ class EnrolmentSources:
     """The FSDD recordings and the model's front end that an enrolment reads."""
 
     samples: list           # FsddSample of every recording
+    speakers: list          # the speakers who enrol
     waves: np.ndarray       # their one-second clips (centred)
     words: list             # their digit words
     extractor: object       # the golden model's extractor (spikes)
@@ -38,9 +40,10 @@ class EnrolmentSources:
 
 
 def enrolment_sources(setup, speakers, word_sets) -> EnrolmentSources:
-    """Check that every speaker of ``speakers`` recorded more than ``setup.enrol`` of every
-    digit of ``word_sets`` (before any long work), then read the recordings and the
-    model (``setup``: a :class:`~edgekws.evaluate.stream.StreamSetup`)."""
+    """Check that every speaker of ``speakers`` (None: every FSDD speaker) recorded more
+    than ``setup.enrol`` of every digit of ``word_sets`` (before any long work), then read
+    the recordings and the model (``setup``: a
+    :class:`~edgekws.evaluate.stream.StreamSetup`)."""
     from edgekws.data.fsdd import DIGIT_WORDS, list_fsdd, load_fsdd
     from edgekws.data.shifts import check_shifts
     from edgekws.host.edge import front_end as host_front_end
@@ -54,19 +57,17 @@ def enrolment_sources(setup, speakers, word_sets) -> EnrolmentSources:
                              f"not {list(words)}")
     samples = list_fsdd(setup.fsdd)
     have = sorted({s.speaker for s in samples})
+    speakers = have if speakers is None else list(speakers)
     for speaker in speakers:
         if speaker not in have:
             raise ValueError(f"no FSDD speaker {speaker!r} (have {have})")
         for w in sorted({w for words in word_sets for w in words}):
-            n = len(speaker_recordings(samples, speaker, w))
-            if n <= setup.enrol:
-                raise ValueError(f"{speaker!r} has {n} recordings of {w!r}; enrolment "
-                                 f"needs more than {setup.enrol}")
+            recordings_to_enrol(samples, speaker, w, setup.enrol)
     extractor, _, _, _, encode = front_end(setup.model)
     params, scaling, to_frames = host_front_end(extractor)   # what the board is sent
     waves, words, _ = load_fsdd(samples)
-    return EnrolmentSources(samples, waves, list(words), extractor, encode, params, scaling,
-                            to_frames)
+    return EnrolmentSources(samples, speakers, waves, list(words), extractor, encode, params,
+                            scaling, to_frames)
 
 
 def background_classes(setup, spikes_of, log):
@@ -116,6 +117,16 @@ def speaker_recordings(samples, speaker: str, word: str) -> list:
                    s.speaker == speaker), key=lambda j: samples[j].index)
 
 
+def recordings_to_enrol(samples, speaker: str, word: str, enrol: int) -> list:
+    """:func:`speaker_recordings` of ``word``, checked to hold more than the ``enrol``
+    that enrolment learns from (the others are what it is scored on)."""
+    mine = speaker_recordings(samples, speaker, word)
+    if len(mine) <= enrol:
+        raise ValueError(f"{speaker!r} has {len(mine)} recordings of {word!r}; enrolment "
+                         f"needs more than {enrol}")
+    return mine
+
+
 def enrol_speaker(setup, head, num_classes: int, src: EnrolmentSources, rng,
                   fill=None) -> dict:
     """Enrol ``setup.words`` into ``head`` (a learning layer holding ``num_classes``
@@ -134,10 +145,7 @@ def enrol_speaker(setup, head, num_classes: int, src: EnrolmentSources, rng,
 
     keyword_clips, enrol_x, enrol_y = [], [], []
     for i, w in enumerate(setup.words):
-        mine = speaker_recordings(src.samples, setup.speaker, w)
-        if len(mine) <= setup.enrol:
-            raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
-                             f"enrolment needs more than {setup.enrol}")
+        mine = recordings_to_enrol(src.samples, setup.speaker, w, setup.enrol)
         frames = enrol_frames([src.waves[j] for j in mine[:setup.enrol]], setup.copies, rng,
                               src.to_frames)
         enrol_x.append(extractor_spikes(src.extractor, frames))
@@ -170,20 +178,16 @@ def enrolment_table(setup, speakers=None, word_sets=None, log=print) -> dict:
     a row per (words, speaker) with its ``correct``/``total`` recordings and the old
     classes' accuracy ``old_before``/``old_after``.
     """
-    from edgekws.data.fsdd import list_fsdd
     from edgekws.tutorial.edge_learning import accuracy
 
     word_sets = [tuple(w) for w in (word_sets or [setup.words])]
-    if speakers is None:
-        speakers = sorted({s.speaker for s in list_fsdd(setup.fsdd)})
-    speakers = list(speakers)
     src = enrolment_sources(setup, speakers, word_sets)
     rows = []
     for words in word_sets:
         base = dataclasses.replace(setup, words=words)
         head0, K, _, s_val, y_val = background_classes(base, src.encode, log)
         before = accuracy(head0, s_val, y_val, K)
-        for speaker in speakers:
+        for speaker in src.speakers:
             head = copy.deepcopy(head0)
             got = enrol_speaker(dataclasses.replace(base, speaker=speaker), head, K, src,
                                 np.random.default_rng(setup.seed))

@@ -82,10 +82,6 @@ class StreamSetup:
     #: says a few other words at enrolment; they leave the non-keyword stream.
     filler_own: int = 0
 
-    @property
-    def has_filler(self) -> bool:
-        return bool(self.filler) or self.filler_own > 0
-
 
 @dataclasses.dataclass
 class Scanned:

@@ -421,11 +421,12 @@ def _stream(args, seg):
 
 
 def _infer(args) -> int:
-    from .board import BoardError
     import numpy as np
 
     from edgekws.data.mfcc import pad_or_crop
     from edgekws.data.shifts import shifted_windows, window_shifts_of
+
+    from .board import BoardError
     shifts = window_shifts_of(args)
     model = _read_state(args.state)
     waves, params, _, to_frames = _frames(model, args.files)

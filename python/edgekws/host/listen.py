@@ -140,7 +140,8 @@ def class_potentials(potentials, num_classes: int) -> np.ndarray:
 def score_classes(best, num_weights: int, min_score: float = 0.0,
                   min_margin: float = 0.0) -> Scored:
     """Classes, scores and margins from per-class potentials ``(n, K)``
-    (:func:`class_potentials`); ties go to the lowest class, as the board's winner does.
+    (:func:`class_potentials`, or their mean over windows: :func:`score_windows`); ties go
+    to the lowest class, as the board's winner does.
     Windows whose score is below ``min_score`` or whose margin is below ``min_margin`` get
     label -1 (rejected)."""
     min_score = check_fraction("min_score", min_score)
