@@ -232,7 +232,7 @@ def test_cli_import_load_infer(fbz, tmp_path, capsys):
         assert f"loaded {ekws} ({CLASSES} classes)" in capsys.readouterr().out
         # One window per file: the engine's potentials of that frame decide each class.
         assert main(["board", "infer", *port, "--state", str(state), "--min-score", "0",
-                     "--min-margin", "0", "--windows", "1", *wavs]) == 0
+                     "--min-margin", "0", "--windows", "1", "--speeds", "1", *wavs]) == 0
         printed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     model = golden.Model(str(state))
     assert model.extra["words"] == ["0", "1", "2"]

@@ -11,7 +11,8 @@ from edgekws.data.mfcc import mfcc
 from edgekws.data.mix import fold_of
 from edgekws.data.wavio import write_wav
 from edgekws.data.augment import time_shift
-from edgekws.data.shifts import DEFAULT_SHIFTS, check_shifts, window_shifts
+from edgekws.data.shifts import (DEFAULT_SHIFTS, DEFAULT_SPEEDS, check_shifts, check_speeds,
+                                 shifted_windows, speed_changed, window_shifts)
 from edgekws.evaluate.real import (TWELVE, RealClips, Scores, choose_unknown_offset,
                                    score_model, speech_commands_clips, twelve_class_of)
 from edgekws.evaluate.report import speech_commands_report
@@ -97,6 +98,65 @@ def test_shifted_windows_average_the_scores(layout):
     assert both.predicted == [both.model_words[i] for i in both.scores.argmax(1)]
 
 
+def test_speeds_average_the_scores_of_each_speed_and_shift(layout):
+    clips = speech_commands_clips(layout)
+    path = shipped_model_path()
+    plain = score_model(path, clips)
+    assert np.array_equal(score_model(path, clips, speeds=[1]).scores, plain.scores)
+    both = score_model(path, clips, shifts=(0.0, 0.05), speeds=(0.92, 1.08))
+    each = []
+    for speed in (0.92, 1.08):
+        played = speed_changed(clips.waves, speed)
+        for shift in (0, 800):
+            moved = dataclasses.replace(clips, waves=time_shift(played, shift))
+            each.append(score_model(path, moved).scores)
+    np.testing.assert_allclose(both.scores, sum(each) / 4, rtol=0, atol=1e-12)
+    assert not np.array_equal(both.scores, plain.scores)
+
+
+def test_speed_changed_keeps_length_and_centre():
+    n = 16000
+    click = np.zeros((2, n), np.float32)
+    click[:, n // 2] = 1.0
+    click[1, n // 2 + 1600] = 1.0                      # 0.1 s after the centre
+    np.testing.assert_array_equal(speed_changed(click, 1.0), click)
+    for speed in (0.85, 1.15):
+        out = speed_changed(click, speed)
+        assert out.shape == click.shape and out.dtype == np.float32
+        # the centre stays (within the filter's half-sample delay); 0.1 s later moves to
+        # 0.1 / speed s later, as a word spoken faster or slower
+        assert abs(int(np.argmax(out[0])) - n // 2) <= 1
+        late = n // 2 + 400 + int(np.argmax(out[1, n // 2 + 400:]))
+        assert abs(late - (n // 2 + 1600 / speed)) <= 2
+    fast = speed_changed(np.ones((1, n), np.float32), 1.15)
+    assert fast[0, 0] == 0 and fast[0, -1] == 0       # a faster clip is padded at both ends
+    slow = speed_changed(np.ones((1, n), np.float32), 0.85)
+    assert abs(slow[0, n // 2] - 1) < 1e-3              # a slower one cropped to its middle
+
+
+def test_shifted_windows_play_every_speed_in_every_shift():
+    waves = np.random.default_rng(0).standard_normal((3, 16000)).astype(np.float32)
+    got = list(shifted_windows(waves, (-0.05, 0.05), 16000, (0.92, 1.0)))
+    assert len(got) == 4
+    np.testing.assert_array_equal(got[2], time_shift(waves, -800))
+    np.testing.assert_array_equal(got[1], time_shift(speed_changed(waves, 0.92), 800))
+    assert DEFAULT_SPEEDS == (0.85, 0.92, 1.0, 1.08, 1.15)
+    assert check_speeds(DEFAULT_SPEEDS) == DEFAULT_SPEEDS
+
+
+@pytest.mark.parametrize("speeds, message", [
+    ([], "at least one speed"),
+    ([2.5], "between 0.5 and 2 times the recorded rate, not 2.5"),
+    ([1, float("nan")], "not nan"),
+    ([0.92, 1, 0.92], r"distinct, not \[0.92, 1.0, 0.92\]"),
+    ([0.92345], "whole number of samples a second at 16000 Hz .e.g. 0.92., not 0.92345"),
+    (["x"], "numbers .1 for the clip as it is., not"),
+])
+def test_check_speeds_names_the_bad_value(speeds, message):
+    with pytest.raises(ValueError, match=message):
+        check_speeds(speeds)
+
+
 @pytest.mark.parametrize("shifts, message", [
     ([], "at least one window offset"),
     ([0.5], "between -0.5 and 0.5 .exclusive., not 0.5"),
@@ -163,6 +223,15 @@ def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
     assert "windows shifted by -0.05 0 0.05 s" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert report["shifts"] == report["speech_commands"]["shifts"] == [-0.05, 0.0, 0.05]
+    assert report["speeds"] == report["speech_commands"]["speeds"] == list(DEFAULT_SPEEDS)
+    with pytest.raises(SystemExit):
+        main(["eval", "--speech-commands", str(layout), "--speeds", "0.9,3"])
+    assert "--speeds: a speed must be a number between 0.5 and 2 times the recorded rate, " \
+        "not 3.0 (in '0.9,3')" in capsys.readouterr().err
+    assert main(["eval", "--speech-commands", str(layout), "--out", str(out), "--quiet",
+                 "--windows", "1", "--speeds", "0.92,1.08"]) == 0
+    assert "each played at 0.92 1.08 times its speed" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["speeds"] == [0.92, 1.08]
 
 
 def _scores(truth, rows, words=("yes", "no", "bed", "cat")):

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from edgekws.cli import main
-from edgekws.data.shifts import DEFAULT_SHIFTS, shifted_windows
+from edgekws.data.shifts import DEFAULT_SHIFTS, DEFAULT_SPEEDS, shifted_windows
 from edgekws.data.wavio import write_wav
 from edgekws.golden import Model
 from edgekws.golden.fileformat import save
@@ -336,17 +336,18 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
         wavs.append(str(tmp_path / f"w{i}.wav"))
         write_wav(wavs[-1], d.window.samples)
     code, out, err = run_cli(["board", "infer", "--port", url, "--state", state,
-                              "--min-margin", "0", "--windows", "1", *wavs], capsys)
+                              "--min-margin", "0", "--windows", "1", "--speeds", "1", *wavs],
+                             capsys)
     assert code == 0, err
     assert [l.split("\t")[1:] for l in out.splitlines()] == [l[1:] for l in lines]
-    # By default each file is sent in five windows 50 ms apart: the golden model's class
-    # potentials of the moved windows, averaged.
+    # By default each file is sent in five windows 50 ms apart, each at five speeds: the
+    # golden model's class potentials of the 25 windows, averaged.
     code, out, err = run_cli(["board", "infer", "--port", url, "--state", state,
                               "--min-score", "0", "--min-margin", "0", *wavs], capsys)
     assert code == 0, err
     clips = np.stack([d.window.samples for d in dets])
     windows = [model.forward(to_frames(w)).reshape(len(dets), -1)
-               for w in shifted_windows(clips, DEFAULT_SHIFTS)]
+               for w in shifted_windows(clips, DEFAULT_SHIFTS, 16000, DEFAULT_SPEEDS)]
     avg = L.score_windows(windows, lp.num_classes, lp.num_weights)
     assert [l.split("\t")[1:] for l in out.splitlines()] == [
         [L.word_of(int(c), words), f"score {sc:.2f}", f"margin {mg:.2f}"]
@@ -355,6 +356,10 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
     code, out, err = run_cli(["board", "infer", "--port", url, "--state", state,
                               "--windows", "11", "--window-step", "0.1", *wavs], capsys)
     assert code == 2 and "11 windows 0.1 s apart reach 0.5 s from the clip" in err
+    with pytest.raises(SystemExit):
+        run_cli(["board", "infer", "--port", url, "--state", state, "--speeds", "0.2", *wavs],
+                capsys)
+    assert "--speeds: a speed must be a number between 0.5 and 2" in capsys.readouterr().err
     # (Not asserted, as it is the model's quality rather than the listener's: the words.)
     truth = ["one", "five", "five", "one"]
     print("detected", [(d.word, truth[k]) for d, k in zip(dets, near)])

@@ -19,7 +19,8 @@ Examples:
       two,six,zero
 
 Isolated clips are scored in --windows windows --window-step apart (default 5, 50 ms),
-their scores averaged (edgekws.data.shifts); --windows 1 scores the clip as it is.
+each at every one of --speeds (default 0.85,0.92,1,1.08,1.15 times the recorded rate), their
+scores averaged (edgekws.data.shifts); --windows 1 --speeds 1 scores the clip as it is.
 
 With --stream, the listener's scenario instead: load, enrol --words from --enrol
 utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
@@ -223,11 +224,12 @@ def _cmd_eval(args) -> int:
     calibration = speech_commands_clips(args.calibrate_on) if args.calibrate_on else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"model": model, "shifts": list(shifts)}
+    report = {"model": model, "shifts": list(shifts), "speeds": list(args.speeds)}
     offset = args.unknown_offset
     if calibration is not None:
         offset, table = choose_unknown_offset(
-            score_model(model, calibration, progress=not args.quiet, shifts=shifts))
+            score_model(model, calibration, progress=not args.quiet, shifts=shifts,
+                        speeds=args.speeds))
         report["calibration"] = {"set": calibration.name, "clips": len(calibration),
                                  "unknown_offset": offset, "balanced_accuracy": table}
         if not args.json:
@@ -235,12 +237,14 @@ def _cmd_eval(args) -> int:
                   f"({len(calibration)} clips): class-balanced 12-class accuracy "
                   f"{100 * dict(table)[0.0]:.1f} % at 0 -> {100 * dict(table)[offset]:.1f} %")
     for key, clips in sets:
-        scores = score_model(model, clips, progress=not args.quiet, shifts=shifts)
+        scores = score_model(model, clips, progress=not args.quiet, shifts=shifts,
+                             speeds=args.speeds)
         png = out / f"{key}_confusion.png"
         report[key] = speech_commands_report(scores, png, offset) \
             if key == "speech_commands" else fsdd_report(scores, png)
         report[key]["confusion_png"] = str(png)
         report[key]["shifts"] = list(shifts)
+        report[key]["speeds"] = list(args.speeds)
         if not args.json:
             print(markdown(report[key]))
             print(f"confusion matrix: {png}\n")
@@ -282,7 +286,7 @@ def _cmd_stream(args, model, shifts) -> int:
                         filler_clips=args.filler_clips, filler_own=args.filler_own,
                         gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
                         hop=DEFAULT_HOP if args.hop is None else args.hop,
-                        shifts=shifts)
+                        shifts=shifts, speeds=args.speeds)
     if args.enrolment:
         return _print_enrolment(args, setup)
     # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.
@@ -333,7 +337,7 @@ def _cmd_stream(args, model, shifts) -> int:
     e = result["enrolment"]
     print(f"enrolment: {e['correct']}/{e['total']} of {args.speaker}'s other recordings "
           f"({100 * e['correct'] / e['total']:.1f} %; scores averaged over "
-          f"{len(e['shifts'])} windows); old classes "
+          f"{len(e['shifts']) * len(e['speeds'])} windows); old classes "
           f"{100 * e['old_before']:.2f} % -> {100 * e['old_after']:.2f} %")
     b = result["board_check"]
     if b:
@@ -368,7 +372,7 @@ def _print_enrolment(args, setup) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     used = ("model", "corpus", "cache_dir", "fsdd", "enrol", "copies", "neurons_per_class",
-            "num_weights", "seed", "shifts")
+            "num_weights", "seed", "shifts", "speeds")
     report = {"model": setup.model, "setup": {k: getattr(setup, k) for k in used}, **table}
     (out / "enrolment.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -376,7 +380,7 @@ def _print_enrolment(args, setup) -> int:
         print()
         return 0
     print(f"enrolment from {setup.enrol} utterances, the speaker's other recordings scored "
-          f"in {len(setup.shifts)} windows:\n")
+          f"in {len(setup.shifts) * len(setup.speeds)} windows:\n")
     print("| words | speaker | recognised | old classes before -> after |")
     print("|---|---|---:|---|")
     for r in table["rows"]:

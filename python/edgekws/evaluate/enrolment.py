@@ -45,11 +45,12 @@ def enrolment_sources(setup, speakers, word_sets) -> EnrolmentSources:
     the recordings and the model (``setup``: a
     :class:`~edgekws.evaluate.stream.StreamSetup`)."""
     from edgekws.data.fsdd import DIGIT_WORDS, list_fsdd, load_fsdd
-    from edgekws.data.shifts import check_shifts
+    from edgekws.data.shifts import check_shifts, check_speeds
     from edgekws.host.edge import front_end as host_front_end
     from edgekws.tutorial.edge_learning import front_end
 
     check_shifts(setup.shifts)
+    check_speeds(setup.speeds)
     for words in word_sets:
         unknown = [w for w in words if w not in DIGIT_WORDS]
         if unknown or not words or len(set(words)) != len(words):
@@ -135,7 +136,7 @@ def enrol_speaker(setup, head, num_classes: int, src: EnrolmentSources, rng,
     does; ``fill(rng)``, if given, is called after the words' copies are drawn and its
     frames (a list of uint8 frame arrays) are learned as one more class after the words.
     Then the speaker's other recordings of the words are scored as isolated clips in
-    ``setup.shifts``' windows.
+    ``setup.shifts``' windows at each of ``setup.speeds``.
 
     Returns ``{"keyword_clips": [(wave, word)], "correct": int, "filler": bool}``.
     """
@@ -161,7 +162,8 @@ def enrol_speaker(setup, head, num_classes: int, src: EnrolmentSources, rng,
     clips = np.stack([c for c, _ in keyword_clips])
     windows = [head.forward(extractor_spikes(src.extractor, src.to_frames(w)))
                .reshape(len(clips), -1)
-               for w in shifted_windows(clips, setup.shifts, src.params.sample_rate)]
+               for w in shifted_windows(clips, setup.shifts, src.params.sample_rate,
+                                        setup.speeds)]
     iso = score_windows(windows, num_classes + added, head.learning.num_weights)
     correct = int(np.sum([label == num_classes + setup.words.index(w)
                           for label, (_, w) in zip(iso.label, keyword_clips)]))

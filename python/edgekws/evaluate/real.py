@@ -18,8 +18,9 @@ class-balanced test deserves. ``unknown_offset`` lowers the scores of the words 
 the 12-class accuracy averaged over the classes, so that the many unknown clips of a
 validation set such as ``sc-v1-sample`` do not decide it.
 
-**Shifted windows** (:mod:`edgekws.data.shifts`): ``score_model(..., shifts=...)``
-averages the model's scores over each clip moved by those seconds.
+**Shifted windows** (:mod:`edgekws.data.shifts`): ``score_model(..., shifts=...,
+speeds=...)`` averages the model's scores over each clip played at those speeds and moved
+by those seconds.
 """
 from __future__ import annotations
 
@@ -170,17 +171,18 @@ def choose_unknown_offset(scores: Scores, grid=OFFSET_GRID) -> tuple[float, list
 
 
 def score_model(model_path, clips: RealClips, batch: int = 500, progress: bool = False,
-                shifts=(0.0,)) -> Scores:
+                shifts=(0.0,), speeds=(1.0,)) -> Scores:
     """Run a trained ``.ekws`` (the golden model, with its stored MFCC scaling) on clips;
-    with several ``shifts`` (seconds), each clip's scores are the mean over the windows
-    moved by them (module doc)."""
+    with several ``shifts`` (seconds) or ``speeds``, each clip's scores are the mean over
+    the windows played at each speed and moved by each shift (:mod:`edgekws.data.shifts`)."""
     from tqdm import tqdm
 
     from edgekws.data.mfcc import MfccParams, mfcc
-    from edgekws.data.shifts import check_shifts, shifted_windows
+    from edgekws.data.shifts import check_shifts, check_speeds, shifted_windows
     from edgekws.tutorial.edge_learning import front_end
 
     shifts = check_shifts(shifts)
+    speeds = check_speeds(speeds)
     _, full, extra, scaling, _ = front_end(model_path)
     words = list(extra.get("words", []))
     if full is None or not words:
@@ -191,10 +193,10 @@ def score_model(model_path, clips: RealClips, batch: int = 500, progress: bool =
     for i in tqdm(range(0, len(clips), batch), disable=not progress, unit="batch",
                   desc="eval"):
         total = 0.0
-        for waves in shifted_windows(clips.waves[i:i + batch], shifts, rate):
+        for waves in shifted_windows(clips.waves[i:i + batch], shifts, rate, speeds):
             x = scaling.to_uint8(mfcc(waves))[..., None]
             total = total + np.asarray(full.predict(x), np.float64).reshape(len(x), -1)
-        out.append(total / len(shifts))
+        out.append(total / (len(shifts) * len(speeds)))
     scores = np.concatenate(out)
     predicted = [words[i] for i in scores.argmax(1)]
     return Scores(clips, words, scores, predicted)

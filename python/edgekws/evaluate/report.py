@@ -89,6 +89,9 @@ def markdown(report: dict, worst_speakers: int = 5) -> str:
     if len(report.get("shifts", [0])) > 1:
         notes.append("scores averaged over windows shifted by "
                      + " ".join(f"{v:g}" for v in report["shifts"]) + " s")
+    if len(report.get("speeds", [1])) > 1:
+        notes.append("each played at " + " ".join(f"{v:g}" for v in report["speeds"])
+                     + " times its speed")
     if notes:
         lines[0] += f" ({'; '.join(notes)})"
     for key, label in (("twelve_class_accuracy", "12 classes"),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekws.data.shifts import DEFAULT_SHIFTS
+from edgekws.data.shifts import DEFAULT_SHIFTS, DEFAULT_SPEEDS
 from edgekws.host.hitrule import HitRule, refractory_hits
 from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
@@ -67,6 +67,8 @@ class StreamSetup:
     seed: int = 0
     #: Windows the isolated recordings are scored in (:mod:`edgekws.data.shifts`).
     shifts: tuple = DEFAULT_SHIFTS
+    #: ... each at these speeds (:mod:`edgekws.data.shifts`).
+    speeds: tuple = DEFAULT_SPEEDS
     #: Keyword clips also run on an emulated board (the host driver over the UART
     #: protocol, the same extractor and learned layer), compared with the golden model.
     board_sample: int = 32
@@ -288,7 +290,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
         if setup.board_sample else None
     log(f"enrolled {list(setup.words)} from {setup.enrol} utterances of {setup.speaker}: "
         f"{enrol_ok}/{len(keyword_clips)} of the speaker's other recordings "
-        f"({len(setup.shifts)} windows each); old classes "
+        f"({len(setup.shifts) * len(setup.speeds)} windows each); old classes "
         f"{100 * before:.2f} % -> {100 * after:.2f} %")
     order = rng.permutation(len(keyword_clips))
     kw_stream, kw_spans = build_stream([keyword_clips[i][0] for i in order],
@@ -309,7 +311,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
             "keywords": len(kw_spans),
             "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
-                          "shifts": list(setup.shifts),
+                          "shifts": list(setup.shifts), "speeds": list(setup.speeds),
                           "old_before": before, "old_after": after},
             "keyword": _scan(potentials_of, lp.num_weights, params, scaling, kw_stream,
                              kw_spans, setup.gate_db, setup.hop),

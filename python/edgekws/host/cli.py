@@ -431,7 +431,8 @@ def _infer(args) -> int:
     model = _read_state(args.state)
     waves, params, _, to_frames = _frames(model, args.files)
     clips = np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves])
-    windows = [to_frames(w) for w in shifted_windows(clips, shifts, params.sample_rate)]
+    windows = [to_frames(w) for w in shifted_windows(clips, shifts, params.sample_rate,
+                                                     args.speeds)]
     try:
         with _board(args) as board:
             model = _attach(board, model, args.state)
