@@ -285,6 +285,9 @@ def test_listener_errors():
     with pytest.raises(TypeError, match="classify must return a Scored"):
         list(L.spot([make_stream(listen_utterances()[:1])[0]], L.Listener(),
                     lambda f: f, lambda x: np.zeros(len(x), int), ["a"]))
+    with pytest.raises(ValueError, match="a speed must be a number between 0.5 and 2 times "
+                                         "the recorded rate, not 3.0"):
+        list(L.spot([], L.Listener(), lambda f: f, lambda x: None, ["a"], speeds=(1, 3)))
 
 
 # -- against the emulated board -------------------------------------------------------------
@@ -307,20 +310,24 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
     with Board(url) as board:
         board.attach(model)
 
-        def classify(x):
-            pots = board.infer(x, potentials=True, progress=False)[2]
-            return L.score_potentials(pots, lp.num_classes, lp.num_weights)
+        def classify(*views):
+            pots = [board.infer(x, potentials=True, progress=False)[2] for x in views]
+            return L.score_windows(pots, lp.num_classes, lp.num_weights)
         dets = list(L.spot(chunks_of(stream, 4000), L.Listener(params),
-                           lambda f: scaling.to_uint8(f)[..., None], classify, words))
+                           lambda f: scaling.to_uint8(f)[..., None], classify, words,
+                           speeds=DEFAULT_SPEEDS))
     assert [[f"{d.time:.2f}", d.word, f"score {d.score:.2f}", f"margin {d.margin:.2f}"]
             for d in dets] == lines
     assert dets, "the default rule heard none of the enrolled words"
     frames = np.stack([d.frame for d in dets])
     # The frames sent are the per-window path's (`board infer`'s to_frames) bit for bit, and
-    # the golden host copy gives the printed class, score and margin.
-    np.testing.assert_array_equal(frames, to_frames(np.stack([d.window.samples for d in dets])))
-    pots = model.forward(frames).reshape(len(frames), -1)
-    scored = L.score_potentials(pots, lp.num_classes, lp.num_weights)
+    # the golden host copy, on each window played at each speed as an isolated clip is,
+    # gives the printed class, score and margin.
+    heard = np.stack([d.window.samples for d in dets])
+    np.testing.assert_array_equal(frames, to_frames(heard))
+    pots = [model.forward(to_frames(w)).reshape(len(frames), -1)
+            for w in shifted_windows(heard, (0.0,), RATE, DEFAULT_SPEEDS)]
+    scored = L.score_windows(pots, lp.num_classes, lp.num_weights)
     np.testing.assert_array_equal(scored.label, [d.label for d in dets])
     np.testing.assert_array_equal(scored.score, [d.score for d in dets])
     assert all(d.score >= L.LISTEN_MIN_SCORE and d.margin >= L.LISTEN_MIN_MARGIN for d in dets)
@@ -336,8 +343,7 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
         wavs.append(str(tmp_path / f"w{i}.wav"))
         write_wav(wavs[-1], d.window.samples)
     code, out, err = run_cli(["board", "infer", "--port", url, "--state", state,
-                              "--min-margin", "0", "--windows", "1", "--speeds", "1", *wavs],
-                             capsys)
+                              "--min-margin", "0", "--windows", "1", *wavs], capsys)
     assert code == 0, err
     assert [l.split("\t")[1:] for l in out.splitlines()] == [l[1:] for l in lines]
     # By default each file is sent in five windows 50 ms apart, each at five speeds: the

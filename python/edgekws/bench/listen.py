@@ -1,7 +1,9 @@
 """The host side of ``board listen``: CPU seconds per second of audio (real-time factor) of
 the listener's windows and uint8 frames, with the streaming MFCC (each 20 ms hop once)
 against today's per-window path (``mfcc()`` of every heard window, as ``board infer``
-makes a frame), on the same windows. The board's classification is not included."""
+makes a frame), on the same windows; and what ``listen``'s default speeds add (each heard
+window also played at four other speeds, their MFCC computed per window). The board's
+classification is not included."""
 from __future__ import annotations
 
 import time
@@ -30,7 +32,8 @@ def _speech_like(seconds: int, seed: int = 2) -> np.ndarray:
 def run(quick: bool = False):
     from edgekws.golden import Model
     from edgekws.host.edge import front_end
-    from edgekws.host.listen import DEFAULT_HOP, Listener, _block_power
+    from edgekws.data.shifts import DEFAULT_SPEEDS
+    from edgekws.host.listen import DEFAULT_HOP, Listener, _block_power, heard_views
     from edgekws.models import shipped_model_path
 
     seconds = 20 if quick else 60
@@ -38,13 +41,16 @@ def run(quick: bool = False):
     chunk = 1600          # 100 ms, a typical audio callback
     params, scaling, to_frames = front_end(Model(shipped_model_path()))
 
-    def streaming():
-        """The listener: uint8 frames of every heard window from its streaming features."""
+    def streaming(speeds=(1.0,)):
+        """The listener: uint8 frames of every heard window at each of ``speeds`` (at 1,
+        from its streaming features)."""
         listener = Listener(params, hop=DEFAULT_HOP, centre=None)
         frames = []
         for i in range(0, audio.size, chunk):
-            frames += [scaling.to_uint8(w.features[None])[..., None]
-                       for w in listener.feed(audio[i:i + chunk]) if w.features is not None]
+            for w in listener.feed(audio[i:i + chunk]):
+                if w.features is not None:
+                    frames += [scaling.to_uint8(f)[..., None] for f in heard_views(
+                        w.features[None], w.samples[None], speeds, params)]
         return np.concatenate(frames)
 
     def per_window():
@@ -64,12 +70,14 @@ def run(quick: bool = False):
                     frames.append(to_frames(ring[None]))
         return np.concatenate(frames)
 
-    ours, ref = [], []
-    for _ in range(RUNS):   # interleaved, so that a change of machine load hits both
+    ours, ref, fives = [], [], []
+    for _ in range(RUNS):   # interleaved, so that a change of machine load hits all
         t, got = timed(streaming, time.process_time)
         ours.append(t / seconds)
         t, want = timed(per_window, time.process_time)
         ref.append(t / seconds)
+        t, views = timed(lambda: streaming(DEFAULT_SPEEDS), time.process_time)
+        fives.append(t / seconds)
     same = np.array_equal(got, want)
     return [Row(f"board listen host real-time factor (CPU s per s of audio), {seconds} s in "
                 f"100 ms chunks, a window every {DEFAULT_HOP:g} s",
@@ -81,4 +89,12 @@ def run(quick: bool = False):
                 f"path: {'yes' if same else 'NO'}; each 20 ms frame is transformed once, but "
                 f"the filterbank and DCT products still run per window on its 49 frames (as "
                 f"mfcc() sums them: the price of bit-identity) and are most of what remains; "
-                f"min / median / max of {RUNS} runs, CPU time of this process")]
+                f"min / median / max of {RUNS} runs, CPU time of this process"),
+            Row(f"the same at listen's default speeds ({len(DEFAULT_SPEEDS)} views of "
+                "each heard window)", spread(fives, "{:.4f}"),
+                f"one speed (the row above) {spread(ours, '{:.4f}')}", ratios(ours, fives),
+                "edgekws bench --only listen",
+                f"{len(views):,} uint8 frames ({len(DEFAULT_SPEEDS)} per heard window); the "
+                "other speeds' MFCC are computed per window from its samples (a resampled "
+                "window has no streaming frames to reuse); a ratio below 1 is the price; "
+                f"min / median / max of {RUNS} runs")]

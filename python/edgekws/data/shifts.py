@@ -38,7 +38,8 @@ from .wavio import resample
 
 __all__ = ["DEFAULT_WINDOWS", "DEFAULT_STEP", "DEFAULT_SHIFTS", "DEFAULT_SPEEDS",
            "window_shifts", "check_shifts", "check_speeds", "speed_changed",
-           "shifted_windows", "add_window_args", "window_shifts_of", "speed_list"]
+           "shifted_windows", "add_speed_arg", "add_window_args", "window_shifts_of",
+           "speed_list"]
 
 #: Windows of an isolated clip, and the seconds between them, by default.
 DEFAULT_WINDOWS, DEFAULT_STEP = 5, 0.05
@@ -155,6 +156,16 @@ def speed_list(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"{exc} (in {text!r})") from None
 
 
+def add_speed_arg(parser, what: str = "each clip") -> None:
+    """``--speeds S,S,...`` on an argparse ``parser`` (``eval``, ``board infer``, ``board
+    listen``): ``args.speeds``, checked by :func:`check_speeds`."""
+    parser.add_argument("--speeds", type=speed_list, default=DEFAULT_SPEEDS,
+                        metavar="S,S,...",
+                        help=f"also play {what} at these speeds (times the recorded rate) "
+                        "and average the scores (default "
+                        f"{','.join(f'{v:g}' for v in DEFAULT_SPEEDS)}; 1: as recorded)")
+
+
 def add_window_args(parser, what: str = "score") -> None:
     """``--windows N --window-step SECONDS --speeds S,S,...`` on an argparse ``parser``
     (``eval``, ``board infer``); :func:`window_shifts_of` turns the first two into shifts,
@@ -166,11 +177,7 @@ def add_window_args(parser, what: str = "score") -> None:
     parser.add_argument("--window-step", type=positive_float, default=DEFAULT_STEP,
                         metavar="SECONDS",
                         help=f"seconds between those windows (default {DEFAULT_STEP:g})")
-    parser.add_argument("--speeds", type=speed_list, default=DEFAULT_SPEEDS,
-                        metavar="S,S,...",
-                        help="also play each clip at these speeds (times the recorded "
-                        "rate), each in every window (default "
-                        f"{','.join(f'{v:g}' for v in DEFAULT_SPEEDS)}; 1: as recorded)")
+    add_speed_arg(parser, "each clip in every window")
 
 
 def window_shifts_of(args) -> tuple:

@@ -25,11 +25,11 @@ scores averaged (edgekws.data.shifts); --windows 1 --speeds 1 scores the clip as
 With --stream, the listener's scenario instead: load, enrol --words from --enrol
 utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
 and a non-keyword stream (other digits, the whole Speech Commands folder, the noise
-recordings) through board listen's windows (one every --hop) and hit rule; the detection
-rate and false alarms per hour for every centring tolerance (--centres), rule (--votes
-N/M: a word wins N of the last M windows) and --min-score/--min-margin pair, the best
-rule at each --max-false-alarms budget, and the trade-off plot (--baseline: an earlier
-run's curve on it too). With --enrolment, only the enrolment, for every FSDD --speakers
+recordings) through board listen's windows (one every --hop, each heard at --speeds) and
+hit rule; the detection rate and false alarms per hour for every centring tolerance
+(--centres), rule (--votes N/M: a word wins N of the last M windows) and
+--min-score/--min-margin pair, the best rule at each --max-false-alarms budget, and the
+trade-off plot (--baseline: an earlier run's curve on it too). With --enrolment, only the enrolment, for every FSDD --speakers
 and --word-sets, with the old classes' accuracy before and after.
 """
 from __future__ import annotations

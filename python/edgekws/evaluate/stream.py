@@ -67,7 +67,8 @@ class StreamSetup:
     seed: int = 0
     #: Windows the isolated recordings are scored in (:mod:`edgekws.data.shifts`).
     shifts: tuple = DEFAULT_SHIFTS
-    #: ... each at these speeds (:mod:`edgekws.data.shifts`).
+    #: ... each at these speeds (:mod:`edgekws.data.shifts`); the listener's windows too,
+    #: as ``board listen --speeds`` hears them.
     speeds: tuple = DEFAULT_SPEEDS
     #: Keyword clips also run on an emulated board (the host driver over the UART
     #: protocol, the same extractor and learned layer), compared with the golden model.
@@ -97,8 +98,8 @@ class Scanned:
     offset: np.ndarray      # seconds from the middle to the energy centre (NaN: gate closed)
     truth: np.ndarray       # the utterance the window holds (index into words), or -1
     words: list             # what each utterance says (None: not a keyword)
-    #: Each class's best potential ``(windows, classes)`` (0 where the gate was closed):
-    #: what :func:`sweep_average` averages over windows.
+    #: Each class's best potential ``(windows, classes)``, the mean over the speeds (0
+    #: where the gate was closed): what :func:`sweep_average` averages over windows.
     classes: np.ndarray | None = None
 
     def centred(self, centre: float | None) -> np.ndarray:
@@ -161,14 +162,23 @@ def build_stream(clips, words, noises, rng, gap=(0.6, 1.5), levels_db=None):
 
 
 def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, hop,
-          chunk=4000, batch=2048) -> Scanned:
+          speeds=(1.0,), chunk=4000, batch=2048) -> Scanned:
     """Every window the listener makes of ``stream``, classified when the gate let it
-    through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards);
-    ``potentials_of(frames)`` gives each class's best potential."""
-    from edgekws.host.listen import Listener, score_classes
+    through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards), at each
+    of ``speeds`` as ``board listen`` does (:func:`~edgekws.host.listen.heard_views`);
+    ``potentials_of(frames)`` gives each class's best potential, averaged over the
+    speeds."""
+    from edgekws.host.listen import Listener, heard_views, score_classes
 
     listener = Listener(params, hop=hop, threshold_db=gate_db, centre=None)
-    starts, offsets, feats = [], [], []
+    starts, offsets, parts, heard = [], [], [], []
+
+    def classify(windows):
+        views = heard_views(np.stack([w.features for w in windows]),
+                            np.stack([w.samples for w in windows]), speeds, params)
+        parts.append(sum(potentials_of(scaling.to_uint8(f)[..., None]).astype(np.float64)
+                         for f in views) / len(views))
+
     for i in range(0, stream.size, chunk):
         windows = listener.feed(stream[i:i + chunk])
         if i + chunk >= stream.size:
@@ -177,16 +187,17 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
             starts.append(w.start)
             offsets.append(w.offset)
             if w.features is not None:
-                feats.append(w.features)
+                heard.append(w)
+        if len(heard) >= batch or (heard and i + chunk >= stream.size):
+            classify(heard)
+            heard = []
     where = np.flatnonzero(~np.isnan(np.asarray(offsets)))
-    parts = [potentials_of(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
-             for k in range(0, len(where), batch)]
     label = np.full(len(starts), -1)
     score, margin = np.zeros(len(starts)), np.zeros(len(starts))
     classes = None
     if parts:
         best = np.concatenate(parts)
-        classes = np.zeros((len(starts), best.shape[1]), np.int32)
+        classes = np.zeros((len(starts), best.shape[1]))
         classes[where] = best
         out = score_classes(best, num_weights)
         label[where], score[where], margin[where] = out.label, out.score, out.margin
@@ -314,9 +325,9 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
                           "shifts": list(setup.shifts), "speeds": list(setup.speeds),
                           "old_before": before, "old_after": after},
             "keyword": _scan(potentials_of, lp.num_weights, params, scaling, kw_stream,
-                             kw_spans, setup.gate_db, setup.hop),
+                             kw_spans, setup.gate_db, setup.hop, setup.speeds),
             "other": _scan(potentials_of, lp.num_weights, params, scaling, nk_stream,
-                           nk_spans, setup.gate_db, setup.hop)}
+                           nk_spans, setup.gate_db, setup.hop, setup.speeds)}
 
 
 def _board_check(setup, head, frames, classify_frames, log) -> dict:

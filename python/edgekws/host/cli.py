@@ -164,6 +164,8 @@ def add_cli(sub) -> None:
                    metavar="SECONDS", help="classify only windows whose sound is centred "
                    "within SECONDS of their middle, or 'any' (default "
                    f"{'any' if L.DEFAULT_CENTRE is None else f'{L.DEFAULT_CENTRE:g}'})")
+    from edgekws.data.shifts import add_speed_arg
+    add_speed_arg(li, "each heard window (one INFER per speed)")
     li.set_defaults(func=_listen)
 
 
@@ -544,7 +546,7 @@ def _listen(args) -> int:
                   file=sys.stderr, flush=True)
             scorer = _scorer(model, board)   # thresholds: the hit rule's
             for d in spot(chunks, listener, lambda f: scaling.to_uint8(f)[..., None], scorer,
-                          words, rule):
+                          words, rule, args.speeds):
                 print(f"{d.time:.2f}\t{d.word}\tscore {d.score:.2f}\tmargin {d.margin:.2f}",
                       flush=True)
                 count += 1

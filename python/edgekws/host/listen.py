@@ -13,6 +13,10 @@ if it were live, or a microphone through ``sounddevice``) is cut into one-second
 * **centring** -- a window is heard (classified on the board) only when the energy centre
   of its loud blocks is within ``centre`` seconds of its middle: clips are centred in
   training, so the board sees an utterance where it expects one;
+* **speeds** -- a heard window is classified at each of ``speeds``
+  (:func:`heard_views`: its own features at 1, its samples played faster or slower for the
+  others, as an isolated clip is in :mod:`edgekws.data.shifts`), the class potentials
+  averaged;
 * **hit rule** -- a word fires when it wins ``wins`` of the last ``of`` windows with a score
   and margin above the thresholds, then nothing fires for a refractory period
   (:mod:`edgekws.host.hitrule`).
@@ -36,7 +40,7 @@ from edgekws.data.mfcc_stream import chunk_samples
 from edgekws.host.hitrule import HitRule, check_fraction
 
 __all__ = ["Window", "Detection", "Segmenter", "Listener", "raw_chunks", "wav_chunks",
-           "mic_chunks", "spot", "refractory_windows", "capture", "Scored",
+           "mic_chunks", "spot", "heard_views", "refractory_windows", "capture", "Scored",
            "score_potentials", "score_windows", "class_potentials", "score_classes",
            "word_of", "REJECTED"]
 
@@ -471,8 +475,19 @@ def mic_chunks(chunk_samples: int, device=None, rate: int = 16000) -> Iterator[n
 
 
 # -- consumers -------------------------------------------------------------------------------
+def heard_views(features, samples, speeds, params: MfccParams) -> list:
+    """The float MFCC of heard windows at each of ``speeds``, in that order: at 1 their own
+    ``features`` ``(n, frames, coefficients)`` (the streaming MFCC), at another speed the
+    MFCC of their ``samples`` ``(n, clip_samples)`` played at it
+    (:func:`edgekws.data.shifts.speed_changed`, as an isolated clip's windows)."""
+    from edgekws.data.mfcc import mfcc
+    from edgekws.data.shifts import speed_changed
+    return [np.asarray(features) if s == 1.0 else
+            mfcc(speed_changed(samples, s, params.sample_rate), params) for s in speeds]
+
+
 def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Callable,
-         words, rule: HitRule | None = None) -> Iterator[Detection]:
+         words, rule: HitRule | None = None, speeds=(1.0,)) -> Iterator[Detection]:
     """Detections of a stream, as they happen.
 
     Parameters
@@ -485,13 +500,19 @@ def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Ca
         Float MFCC ``(n, frames, coefficients)`` -> the model's uint8 frames ``(n, frames,
         coefficients, 1)`` (its scaling: ``MfccScaling.to_uint8`` and a channel axis).
     classify : callable
-        uint8 frames -> :class:`Scored` (e.g. :func:`score_potentials` of the board's
-        potentials); label -1 for a window rejected there.
+        uint8 frames of each view (one array per speed, as :func:`score_windows` takes
+        them) -> :class:`Scored` (e.g. :func:`score_potentials` of the board's potentials
+        for one speed); label -1 for a window rejected there.
     words : sequence of str
         Class names; a class without one is shown as its number.
     rule : HitRule, optional
         When a word fires (default: the listener defaults, refractory 1 s).
+    speeds : sequence of float
+        Each heard window is classified at these speeds (:func:`heard_views`; checked by
+        :func:`edgekws.data.shifts.check_speeds`); the default hears it as it is.
     """
+    from edgekws.data.shifts import check_speeds
+    speeds = check_speeds(speeds, listener.rate)
     if rule is None:
         rule = HitRule(DEFAULT_WINS, DEFAULT_OF, LISTEN_MIN_SCORE, LISTEN_MIN_MARGIN,
                        refractory_windows(DEFAULT_REFRACTORY, listener))
@@ -503,7 +524,8 @@ def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Ca
                 state.push(-1)
                 continue
             frame = to_frames(w.features[None])
-            out = classify(frame)
+            views = heard_views(w.features[None], w.samples[None], speeds, listener.params)
+            out = classify(*(to_frames(f) for f in views))
             if not isinstance(out, Scored):
                 raise TypeError(f"classify must return a Scored (classes with scores), not "
                                 f"{type(out).__name__}")
