@@ -379,6 +379,36 @@ def test_build_stream_and_sweep():
         sweep(result, 10, votes=())
 
 
+def test_scan_hears_each_window_at_every_speed():
+    """_scan classifies each heard window at each speed, as board listen does: its class
+    potentials are the mean over the speeds' views, in batches that flush the last ones."""
+    from edgekws.bench.listen import _speech_like
+    from edgekws.evaluate.stream import _scan
+    from edgekws.golden import Model
+    from edgekws.host.edge import front_end
+    from edgekws.host.listen import Listener, heard_views
+
+    params, scaling, _ = front_end(Model(shipped_model_path()))
+    stream = _speech_like(4)
+
+    def potentials_of(frames):      # any fixed function of the frames will do
+        x = frames.reshape(len(frames), -1).astype(np.int64)
+        return np.stack([x.sum(1) % 97, x[:, ::7].sum(1) % 89, x[:, 1::5].sum(1) % 83], 1)
+
+    speeds = (0.92, 1.0, 1.15)
+    got = _scan(potentials_of, 96, params, scaling, stream, [], -55.0, 0.1, speeds, batch=4)
+    listener = Listener(params, hop=0.1, threshold_db=-55.0, centre=None)
+    heard = [w for w in listener.feed(stream) + listener.flush() if w.features is not None]
+    assert 4 < len(heard) < len(got.label)          # several batches, some windows gated
+    views = heard_views(np.stack([w.features for w in heard]),
+                        np.stack([w.samples for w in heard]), speeds, params)
+    want = sum(potentials_of(scaling.to_uint8(v)[..., None]) for v in views) / len(speeds)
+    where = np.flatnonzero(~np.isnan(got.offset))
+    np.testing.assert_array_equal(got.classes[where], want)
+    np.testing.assert_array_equal(got.label[where], score_classes(want, 96).label)
+    assert not np.array_equal(want, potentials_of(scaling.to_uint8(views[1])[..., None]))
+
+
 def _scanned(classes, heard, offset, truth, words, seconds):
     s = score_classes(classes, 10)
     label = np.where(heard, s.label, -1)
