@@ -151,10 +151,21 @@ def test_shifted_windows_play_every_speed_in_every_shift():
     ([0.92, 1, 0.92], r"distinct, not \[0.92, 1.0, 0.92\]"),
     ([0.92345], "whole number of samples a second at 16000 Hz .e.g. 0.92., not 0.92345"),
     (["x"], "numbers .1 for the clip as it is., not"),
+    ("0.92", "a sequence of numbers, e.g. .0.92, 1, 1.08., not '0.92'"),
+    (1.08, "a sequence of numbers, e.g. .0.92, 1, 1.08., not 1.08"),
 ])
 def test_check_speeds_names_the_bad_value(speeds, message):
     with pytest.raises(ValueError, match=message):
         check_speeds(speeds)
+
+
+@pytest.mark.parametrize("speed, message", [
+    (0.92345, "whole number of samples a second at 16000 Hz .e.g. 0.92., not 0.92345"),
+    (0.0, "between 0.5 and 2 times the recorded rate, not 0.0"),
+])
+def test_speed_changed_checks_its_speed(speed, message):
+    with pytest.raises(ValueError, match=message):
+        speed_changed(np.zeros((1, 16000), np.float32), speed)
 
 
 @pytest.mark.parametrize("shifts, message", [
@@ -402,18 +413,19 @@ def test_scan_hears_each_window_at_every_speed():
     assert 4 < len(heard) < len(got.label)          # several batches, some windows gated
     views = heard_views(np.stack([w.features for w in heard]),
                         np.stack([w.samples for w in heard]), speeds, params)
-    want = sum(potentials_of(scaling.to_uint8(v)[..., None]) for v in views) / len(speeds)
+    want = sum(potentials_of(scaling.to_uint8(v)[..., None]) for v in views)
     where = np.flatnonzero(~np.isnan(got.offset))
-    np.testing.assert_array_equal(got.classes[where], want)
-    np.testing.assert_array_equal(got.label[where], score_classes(want, 96).label)
+    assert got.views == len(speeds) and got.classes.dtype == np.int64
+    np.testing.assert_array_equal(got.classes[where], want)      # summed over the speeds
+    np.testing.assert_array_equal(got.label[where], score_classes(want / 3, 96).label)
     assert not np.array_equal(want, potentials_of(scaling.to_uint8(views[1])[..., None]))
 
 
-def _scanned(classes, heard, offset, truth, words, seconds):
-    s = score_classes(classes, 10)
+def _scanned(classes, heard, offset, truth, words, seconds, views=1):
+    s = score_classes(np.asarray(classes) / views, 10)
     label = np.where(heard, s.label, -1)
     return Scanned(seconds, 0.1, label, s.score, s.margin, np.where(heard, offset, np.nan),
-                   np.asarray(truth), words, np.where(heard[:, None], classes, 0))
+                   np.asarray(truth), words, np.where(heard[:, None], classes, 0), views)
 
 
 def test_sweep_average_of_one_window_is_one_vote():
@@ -458,6 +470,21 @@ def test_sweep_average_adds_up_windows():
     assert row(2, 0.7, 0.2) == 1 and row(2, 0.8, 0.0) == 0
     assert row(1, 0.8, 0.5) == 1
     assert class_potentials(np.array([[1, 5, 2, 2]]), 2).tolist() == [[5, 2]]
+
+
+def test_sweep_average_of_several_speeds_is_exact():
+    # Two speeds a window (classes hold their sums): class 1 averages 5.5 then 6.5 of 10,
+    # so the mean of the two windows is 0.6 exactly; no part of a potential may be dropped.
+    classes = np.array([[0, 11], [0, 13], [0, 0]])
+    heard = np.array([True, True, False])
+    kw = _scanned(classes, heard, np.zeros(3), [0, 0, -1], ["one"], 60.0, views=2)
+    other = _scanned(np.zeros((3, 2), int), np.zeros(3, bool), np.zeros(3), [-1] * 3,
+                     [None], 3600.0, views=2)
+    result = {"keyword": kw, "other": other, "words": ["x", "one"], "keywords": 1,
+              "enrolled_from": 1}
+    rows = sweep_average(result, 10, centres=(None,), averages=(2,), refractory=0.0)
+    detected = {(r["min_score"], r["min_margin"]): r["detected"] for r in rows}
+    assert detected[0.6, 0.5] == 1 and detected[0.7, 0.0] == 0
 
 
 def test_a_filler_class_fires_nothing():

@@ -88,6 +88,10 @@ def check_speeds(speeds, sample_rate: int = 16000) -> tuple:
     """``speeds`` as a tuple of floats: distinct, each within :data:`SPEED_RANGE` and a
     whole number of samples a second at ``sample_rate`` (the resampler's rates are
     integers)."""
+    # A string is iterable too: "0.92" would be read as the digits 0, ., 9, 2.
+    if isinstance(speeds, (str, bytes)) or not np.iterable(speeds):
+        raise ValueError(f"speeds must be a sequence of numbers, e.g. (0.92, 1, 1.08), not "
+                         f"{speeds!r}")
     try:
         values = tuple(float(v) for v in speeds)
     except (TypeError, ValueError):
@@ -111,7 +115,9 @@ def check_speeds(speeds, sample_rate: int = 16000) -> tuple:
 def speed_changed(waves, speed: float, sample_rate: int = 16000) -> np.ndarray:
     """``waves`` (``(..., samples)``) played ``speed`` times faster (tempo and pitch, by
     resampling), about the clip's centre, at its length: a faster clip is zero-padded on
-    both sides, a slower one cropped to its middle."""
+    both sides, a slower one cropped to its middle. ``speed`` is checked as one of
+    :func:`check_speeds`' (the resampler would otherwise round its rate silently)."""
+    speed, = check_speeds((speed,), sample_rate)
     waves = np.asarray(waves, dtype=np.float32)
     if speed == 1.0:
         return waves

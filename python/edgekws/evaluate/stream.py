@@ -98,9 +98,12 @@ class Scanned:
     offset: np.ndarray      # seconds from the middle to the energy centre (NaN: gate closed)
     truth: np.ndarray       # the utterance the window holds (index into words), or -1
     words: list             # what each utterance says (None: not a keyword)
-    #: Each class's best potential ``(windows, classes)``, the mean over the speeds (0
-    #: where the gate was closed): what :func:`sweep_average` averages over windows.
+    #: Each class's best potential ``(windows, classes)``, summed over the ``views``
+    #: speeds each window was classified at (0 where the gate was closed): what
+    #: :func:`sweep_average` averages over windows. A sum, not the mean, so that the
+    #: sweep's thresholds stay exact integer comparisons.
     classes: np.ndarray | None = None
+    views: int = 1
 
     def centred(self, centre: float | None) -> np.ndarray:
         """Which windows were classified and are centred within ``centre`` seconds."""
@@ -171,13 +174,13 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
     from edgekws.host.listen import Listener, heard_views, score_classes
 
     listener = Listener(params, hop=hop, threshold_db=gate_db, centre=None)
-    starts, offsets, parts, heard = [], [], [], []
+    starts, offsets, parts, heard, where = [], [], [], [], []
 
     def classify(windows):
         views = heard_views(np.stack([w.features for w in windows]),
                             np.stack([w.samples for w in windows]), speeds, params)
-        parts.append(sum(potentials_of(scaling.to_uint8(f)[..., None]).astype(np.float64)
-                         for f in views) / len(views))
+        parts.append(sum(np.asarray(potentials_of(scaling.to_uint8(f)[..., None]), np.int64)
+                         for f in views))
 
     for i in range(0, stream.size, chunk):
         windows = listener.feed(stream[i:i + chunk])
@@ -187,19 +190,20 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
             starts.append(w.start)
             offsets.append(w.offset)
             if w.features is not None:
+                where.append(len(starts) - 1)
                 heard.append(w)
         if len(heard) >= batch or (heard and i + chunk >= stream.size):
             classify(heard)
             heard = []
-    where = np.flatnonzero(~np.isnan(np.asarray(offsets)))
+    where = np.asarray(where, dtype=np.intp)
     label = np.full(len(starts), -1)
     score, margin = np.zeros(len(starts)), np.zeros(len(starts))
     classes = None
     if parts:
-        best = np.concatenate(parts)
-        classes = np.zeros((len(starts), best.shape[1]))
-        classes[where] = best
-        out = score_classes(best, num_weights)
+        summed = np.concatenate(parts)
+        classes = np.zeros((len(starts), summed.shape[1]), np.int64)
+        classes[where] = summed
+        out = score_classes(summed / len(speeds), num_weights)
         label[where], score[where], margin[where] = out.label, out.score, out.margin
     # The utterance each window holds: the one with most of its samples inside, if at
     # least half of them are.
@@ -215,7 +219,7 @@ def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, h
             if inside > best and inside >= 0.5 * (s1 - s0):
                 best, truth[n] = inside, j
     return Scanned(stream.size / RATE, hop, label, score, margin, np.asarray(offsets),
-                   truth, [w for _, _, w in spans], classes)
+                   truth, [w for _, _, w in spans], classes, len(speeds))
 
 
 #: The name of the filler class.
@@ -405,8 +409,9 @@ AVERAGES = (1, 2, 3, 4, 5, 6, 7)
 
 
 def _averaged(scanned: Scanned, centre, windows: int):
-    """Per-class potentials summed over the last ``windows`` windows (uncentred and
-    unclassified windows add 0): ``(centred, label, top sum, top minus the runner-up)``."""
+    """Per-class potentials summed over the last ``windows`` windows and the speeds
+    (uncentred and unclassified windows add 0): ``(centred, label, top sum, top minus the
+    runner-up)``, in units of ``1 / scanned.views`` of a potential."""
     if scanned.classes is None:
         raise ValueError("these streams were scanned without per-class potentials; rerun "
                          "run_streams to average them")
@@ -437,12 +442,13 @@ def sweep_average(result: dict, num_weights: int, centres=CENTRES, averages=AVER
         for of in averages:
             k = _averaged(kw, centre, int(of))
             o = _averaged(other, centre, int(of))
-            # Exact in integers: an average of at least s/num_weights is a sum >= s * of.
+            # Exact in integers: an average of at least s/num_weights over ``of`` windows
+            # of ``views`` speeds each is a sum >= s * of * views.
             for s in range(num_weights + 1):
                 for m in range(num_weights // 2 + 1):
                     fired = [refractory_hits(np.flatnonzero(
-                        centred & (top >= s * of) & (gap >= m * of)), hop_windows)
-                        for centred, _, top, gap in (k, o)]
+                        centred & (top >= s * of * n) & (gap >= m * of * n)), hop_windows)
+                        for (centred, _, top, gap), n in ((k, kw.views), (o, other.views))]
                     rows.append({"rule": "average", "centre": centre, "wins": of, "of": of,
                                  "min_score": round(s / num_weights, 4),
                                  "min_margin": round(m / num_weights, 4),

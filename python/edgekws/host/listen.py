@@ -191,7 +191,9 @@ class Detection:
     """A fired window and what the board said about it (label -1: rejected)."""
 
     window: Window
-    frame: np.ndarray   # the uint8 (frames, coefficients, 1) MFCC frame sent to the board
+    #: The uint8 ``(frames, coefficients, 1)`` MFCC frame of the window as heard (speed 1;
+    #: the board was sent it only when ``spot``'s speeds hold 1, and the other speeds' too).
+    frame: np.ndarray
     label: int
     word: str
     score: float = float("nan")
@@ -523,9 +525,11 @@ def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Ca
             if w.features is None:
                 state.push(-1)
                 continue
-            frame = to_frames(w.features[None])
-            views = heard_views(w.features[None], w.samples[None], speeds, listener.params)
-            out = classify(*(to_frames(f) for f in views))
+            views = [to_frames(f) for f in
+                     heard_views(w.features[None], w.samples[None], speeds, listener.params)]
+            # Detection.frame is the window as heard (speed 1), sent or not.
+            frame = views[speeds.index(1.0)] if 1.0 in speeds else to_frames(w.features[None])
+            out = classify(*views)
             if not isinstance(out, Scored):
                 raise TypeError(f"classify must return a Scored (classes with scores), not "
                                 f"{type(out).__name__}")
