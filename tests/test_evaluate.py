@@ -593,6 +593,8 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
     report = json.loads((out / "stream.json").read_text())
     assert report["keywords"] == 6                       # 3 left of each word
     assert report["enrolment"]["shifts"] == list(DEFAULT_SHIFTS)
+    assert report["enrolment"]["speeds"] == report["setup"]["speeds"] == list(DEFAULT_SPEEDS)
+    assert "scores averaged over 25 windows" in text
     assert report["setup"]["filler"] == str(layout)
     assert report["board_check"] == {"frames": 6, "equal": True}
     assert "emulated board: 6 keyword frames, classes and scores equal" in text
