@@ -267,6 +267,29 @@ def test_listener_gate_and_centring():
     assert all(w.features is None for w in L.Listener(threshold_db=-3.0).feed(stream))
 
 
+def test_spot_classifies_every_speed_and_keeps_the_heard_frame():
+    """classify gets one frame per speed, in the speeds' order (the others from the
+    window's samples played at them); a detection's frame is the window as heard, speed 1,
+    even when 1 is not among the speeds."""
+    from edgekws.data.mfcc import mfcc
+    from edgekws.data.shifts import speed_changed
+    stream, _ = make_stream(listen_utterances()[:2])
+    calls = []
+
+    def classify(*views):
+        calls.append(views)
+        return L.Scored(np.array([1]), np.array([1.0]), np.array([1.0]))
+    listener = L.Listener()
+    dets = list(L.spot(chunks_of(stream, 4000), listener, lambda f: f, classify, ["a", "b"],
+                       speeds=(1.08, 0.92)))
+    assert dets and calls and all(len(v) == 2 for v in calls)
+    for d in dets:
+        np.testing.assert_array_equal(d.frame, d.window.features)
+        want = [mfcc(speed_changed(d.window.samples[None], s), listener.params)
+                for s in (1.08, 0.92)]
+        assert any(all(np.array_equal(v, w) for v, w in zip(c, want)) for c in calls)
+
+
 def test_listener_errors():
     with pytest.raises(ValueError, match=r"hop must be a multiple of the 20 ms MFCC stride, "
                                          r"not 0.25"):
