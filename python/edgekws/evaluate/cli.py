@@ -29,8 +29,9 @@ recordings) through board listen's windows (one every --hop, each heard at --spe
 hit rule; the detection rate and false alarms per hour for every centring tolerance
 (--centres), rule (--votes N/M: a word wins N of the last M windows) and
 --min-score/--min-margin pair, the best rule at each --max-false-alarms budget, and the
-trade-off plot (--baseline: an earlier run's curve on it too). With --enrolment, only the enrolment, for every FSDD --speakers
-and --word-sets, with the old classes' accuracy before and after.
+trade-off plot (--baseline: an earlier run's curve on it too). With --enrolment, only the
+enrolment, for every FSDD --speakers and --word-sets, with the old classes' accuracy before
+and after.
 """
 from __future__ import annotations
 

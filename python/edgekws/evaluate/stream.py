@@ -165,7 +165,7 @@ def build_stream(clips, words, noises, rng, gap=(0.6, 1.5), levels_db=None):
 
 
 def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, hop,
-          speeds=(1.0,), chunk=4000, batch=2048) -> Scanned:
+          speeds=(1.0,), chunk=4000, batch=256) -> Scanned:
     """Every window the listener makes of ``stream``, classified when the gate let it
     through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards), at each
     of ``speeds`` as ``board listen`` does (:func:`~edgekws.host.listen.heard_views`);
