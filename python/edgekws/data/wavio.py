@@ -202,6 +202,18 @@ def _polyphase(up: int, down: int):
 _BLOCK = 2**20
 
 
+@lru_cache(maxsize=16)
+def _phase_rows(up: int, down: int, first: int, count: int) -> np.ndarray:
+    """The filter row of each of outputs ``first .. first + count - 1`` (read-only):
+    ``table[(n * down + half_len) % up]``. They repeat every ``up`` outputs, so the
+    listener's one-second windows, resampled one at a time, reuse them."""
+    table, half_len = _polyphase(up, down)
+    n = np.arange(first, first + count, dtype=np.int64)
+    rows = table[(n * down + half_len) % up]
+    rows.setflags(write=False)
+    return rows
+
+
 def _reduced_ratio(orig_rate: int, target_rate: int) -> tuple[int, int]:
     g = math.gcd(orig_rate, target_rate)
     up, down = target_rate // g, orig_rate // g
@@ -252,11 +264,26 @@ class _Resampler:
 
     def _emit(self, stop: int) -> np.ndarray:
         out = []
+        # Output n takes buf[newest - k] for k = 0 .. taps-1. For one signal that is a run
+        # of the reversed buffer, so whole rows of its sliding windows are gathered rather
+        # than single elements (2x for the listener's one-second windows); the gathered
+        # array has the element gather's layout, and einsum's sums depend on the layout,
+        # so the outputs are the same bit for bit. Several signals keep the element gather:
+        # its layout (signals innermost) is what their sums were made with.
+        single = self.buf[..., 0].size <= 1
+        if single:
+            rev = np.ascontiguousarray(self.buf[..., ::-1])
+            runs = np.lib.stride_tricks.sliding_window_view(rev, self.taps, axis=-1)
         for n0 in range(self.n_done, stop, self.block):
-            pos = np.arange(n0, min(stop, n0 + self.block), dtype=np.int64) * self.down \
-                + self.half_len
-            idx = (pos // self.up - self.base)[:, None] - np.arange(self.taps)[None, :]
-            out.append(np.einsum("...nk,nk->...n", self.buf[..., idx], self.table[pos % self.up]))
+            count = min(stop, n0 + self.block) - n0
+            pos = np.arange(n0, n0 + count, dtype=np.int64) * self.down + self.half_len
+            newest = pos // self.up - self.base
+            if single:
+                inputs = runs[..., rev.shape[-1] - 1 - newest, :]
+            else:
+                inputs = self.buf[..., newest[:, None] - np.arange(self.taps)[None, :]]
+            rows = _phase_rows(self.up, self.down, n0 % self.up, count)
+            out.append(np.einsum("...nk,nk->...n", inputs, rows))
         self.n_done = stop
         drop = self._newest(stop) - self.taps + 1 - self.base
         if drop > 0:
