@@ -295,8 +295,9 @@ def test_eval_cli_calibrates_the_offset(layout, tmp_path, capsys):
     chosen = report["calibration"]["unknown_offset"]
     assert report["speech_commands"]["unknown_offset"] == chosen
     s = score_model(shipped_model_path(), speech_commands_clips(layout),
-                    shifts=DEFAULT_SHIFTS)       # eval's default windows
+                    shifts=DEFAULT_SHIFTS, speeds=DEFAULT_SPEEDS)   # eval's default windows
     assert report["speech_commands"]["shifts"] == list(DEFAULT_SHIFTS)
+    assert report["speech_commands"]["speeds"] == list(DEFAULT_SPEEDS)
     assert chosen == choose_unknown_offset(s)[0]
     truth, pred = s.twelve(chosen)
     assert report["speech_commands"]["twelve_class_accuracy"] == pytest.approx(
