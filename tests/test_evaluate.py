@@ -174,6 +174,8 @@ def test_speed_changed_checks_its_speed(speed, message):
     ([0, float("nan")], "not nan"),
     ([0.1, 0, 0.1], r"distinct, not \[0.1, 0.0, 0.1\]"),
     (["x"], "numbers of seconds, not"),
+    ("0", r"a sequence of numbers, e.g. \(-0.05, 0, 0.05\), not '0'"),
+    (0.1, "a sequence of numbers, e.g. .*, not 0.1"),
 ])
 def test_check_shifts_names_the_bad_value(shifts, message):
     with pytest.raises(ValueError, match=message):

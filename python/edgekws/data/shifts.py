@@ -66,8 +66,23 @@ def window_shifts(count: int, step: float) -> tuple:
     return shifts
 
 
+def _sequence(values, name: str, example: str) -> None:
+    """Refuse a ``values`` that is not a sequence: a string is iterable too, and "0.92"
+    would be read as the digits 0, ., 9, 2."""
+    if isinstance(values, (str, bytes)) or not np.iterable(values):
+        raise ValueError(f"{name} must be a sequence of numbers, e.g. {example}, not "
+                         f"{values!r}")
+
+
+def _distinct(values: tuple, name: str) -> tuple:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must be distinct, not {list(values)}")
+    return values
+
+
 def check_shifts(shifts) -> tuple:
     """``shifts`` as a tuple of floats: distinct seconds, each within (-0.5, 0.5)."""
+    _sequence(shifts, "shifts", "(-0.05, 0, 0.05)")
     try:
         values = tuple(float(v) for v in shifts)
     except (TypeError, ValueError):
@@ -79,19 +94,14 @@ def check_shifts(shifts) -> tuple:
     if bad:
         raise ValueError(f"a shift must be a number of seconds between -0.5 and 0.5 "
                          f"(exclusive), not {bad[0]!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"shifts must be distinct, not {list(values)}")
-    return values
+    return _distinct(values, "shifts")
 
 
 def check_speeds(speeds, sample_rate: int = 16000) -> tuple:
     """``speeds`` as a tuple of floats: distinct, each within :data:`SPEED_RANGE` and a
     whole number of samples a second at ``sample_rate`` (the resampler's rates are
     integers)."""
-    # A string is iterable too: "0.92" would be read as the digits 0, ., 9, 2.
-    if isinstance(speeds, (str, bytes)) or not np.iterable(speeds):
-        raise ValueError(f"speeds must be a sequence of numbers, e.g. (0.92, 1, 1.08), not "
-                         f"{speeds!r}")
+    _sequence(speeds, "speeds", "(0.92, 1, 1.08)")
     try:
         values = tuple(float(v) for v in speeds)
     except (TypeError, ValueError):
@@ -107,9 +117,7 @@ def check_speeds(speeds, sample_rate: int = 16000) -> tuple:
         if abs(v * sample_rate - round(v * sample_rate)) > 1e-6:
             raise ValueError(f"a speed must be a whole number of samples a second at "
                              f"{sample_rate} Hz (e.g. 0.92), not {v!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"speeds must be distinct, not {list(values)}")
-    return values
+    return _distinct(values, "speeds")
 
 
 def speed_changed(waves, speed: float, sample_rate: int = 16000) -> np.ndarray:
